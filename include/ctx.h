@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libctx — Go's context for C on Linux: cancellation trees, deadlines and
+ * request-scoped values, with a pollable done file descriptor per context.
+ *
+ * Every function is safe to call from any thread. Functions returning int
+ * return a non-negative value on success and a negative errno on failure.
+ * See libctx(7).
+ */
+#ifndef CTX_H
+#define CTX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ctx ctx_t;
+typedef struct ctx_after ctx_after_t;
+
+/* Roots: never done, no deadline, no values. */
+ctx_t *ctx_background(void);
+ctx_t *ctx_todo(void);
+
+/* Deriving: 0 and a new reference in *ret, or a negative errno. */
+int ctx_with_cancel(ctx_t *parent, ctx_t **ret);
+int ctx_with_deadline(ctx_t *parent, const struct timespec *deadline, ctx_t **ret);
+int ctx_with_deadline_cause(ctx_t *parent, const struct timespec *deadline, int cause,
+			    ctx_t **ret);
+int ctx_with_timeout(ctx_t *parent, uint64_t timeout_ns, ctx_t **ret);
+int ctx_with_timeout_cause(ctx_t *parent, uint64_t timeout_ns, int cause, ctx_t **ret);
+int ctx_with_value(ctx_t *parent, const void *key, void *value,
+		   void (*destroy)(void *value), ctx_t **ret);
+int ctx_without_cancel(ctx_t *parent, ctx_t **ret);
+int ctx_with_fd(ctx_t *parent, int fd, uint32_t events, int cause, ctx_t **ret);
+
+/* Cancelling: 0, -EALREADY if already done, -EINVAL if not cancellable. */
+int ctx_cancel(ctx_t *ctx);
+int ctx_cancel_cause(ctx_t *ctx, int cause);
+
+/* Observing. */
+int ctx_err(const ctx_t *ctx);
+int ctx_cause(const ctx_t *ctx);
+bool ctx_deadline(const ctx_t *ctx, struct timespec *deadline);
+int ctx_timeout_ms(const ctx_t *ctx);
+void *ctx_value(const ctx_t *ctx, const void *key);
+int ctx_fd(ctx_t *ctx);
+
+/* Waiting. */
+int ctx_wait(ctx_t *ctx);
+int ctx_sleep(ctx_t *ctx, uint64_t ns);
+int ctx_poll(ctx_t *ctx, int fd, short events);
+
+/* After-functions (Go's AfterFunc). */
+int ctx_after_func(ctx_t *ctx, void (*fn)(void *arg), void *arg, ctx_after_t **ret);
+bool ctx_after_stop(ctx_after_t *after);
+
+/* Lifetime and introspection. */
+ctx_t *ctx_ref(ctx_t *ctx);
+ctx_t *ctx_unref(ctx_t *ctx);
+int ctx_describe(const ctx_t *ctx, char *buf, size_t len);
+
+/* For __attribute__((cleanup(ctx_unrefp))): C's defer. */
+static inline void ctx_unrefp(ctx_t **ctx)
+{
+	if (ctx && *ctx)
+		*ctx = ctx_unref(*ctx);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CTX_H */

@@ -1,0 +1,22 @@
+# The library. Versioning follows libtool's rules for -version-info C:R:A:
+#  - source changed, interface unchanged: R++;
+#  - interfaces added: C++, R=0, A++;
+#  - interfaces removed or changed: C++, R=0, A=0 (and a new LIBCTX_x.y node).
+include_HEADERS += include/ctx.h
+lib_LTLIBRARIES += libctx.la
+libctx_la_SOURCES = \
+	lib/internal.h \
+	lib/lock.h \
+	lib/tree.c \
+	lib/cancel.c \
+	lib/timer.c \
+	lib/fd.c \
+	lib/value.c \
+	lib/wait.c \
+	lib/after.c \
+	lib/describe.c
+libctx_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -pthread
+libctx_la_LDFLAGS = -version-info 0:0:0 \
+	-Wl,--version-script=$(srcdir)/lib/libctx.map $(ZDEFS_LDFLAGS) -pthread
+EXTRA_libctx_la_DEPENDENCIES = lib/libctx.map
+EXTRA_DIST += lib/libctx.map

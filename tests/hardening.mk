@@ -1,0 +1,1 @@
+# hardening: rules added by the hardening work.

@@ -1,0 +1,1 @@
+# loops: rules added by the loops work.

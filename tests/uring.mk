@@ -1,0 +1,1 @@
+# uring: rules added by the uring work.
