@@ -1,0 +1,1 @@
+# stress: standalone pthread stress programs (TSan builds run these).
