@@ -21,6 +21,7 @@
 #include "internal.h"
 
 #define TIMER_EVENT UINT64_MAX
+#define SIGNAL_EVENT (UINT64_MAX - 1)
 #define EVENTS_PER_WAKE 64
 
 struct watch_slot {
@@ -183,6 +184,8 @@ static void *library_thread(void *arg)
 		for (int i = 0; i < n; i++) {
 			if (events[i].data.u64 == TIMER_EVENT)
 				expire();
+			else if (events[i].data.u64 == SIGNAL_EVENT)
+				ctx__signals_dispatch();
 			else
 				fire_watch(events[i].data.u64);
 		}
@@ -318,6 +321,20 @@ void ctx__timer_remove(struct ctx *c)
 	if (as_deadline(c)->heap_index >= 0)
 		heap_delete((size_t)as_deadline(c)->heap_index);
 	pthread_mutex_unlock(&lib.lock);
+}
+
+/* The self-pipe of the signal handler (signals.c), watched by the thread. */
+int ctx__watch_signal_pipe(int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = SIGNAL_EVENT };
+	int r = ctx__thread_start();
+
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&lib.lock);
+	r = epoll_ctl(lib.epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+	pthread_mutex_unlock(&lib.lock);
+	return r;
 }
 
 /* --- fd sources --- */
