@@ -1,1 +1,12 @@
-# hardening: rules added by the hardening work.
+# hardening: fault injection, fork safety, soak, valgrind and the fuzzer's smoke run.
+
+# Fault injection: the library's sources linked in with --wrap on every
+# allocation and descriptor-creating call (see tests/fault-inject.c).
+FAULT_WRAP = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free \
+	-Wl,--wrap=eventfd,--wrap=timerfd_create,--wrap=epoll_create1 \
+	-Wl,--wrap=epoll_ctl,--wrap=fcntl,--wrap=pipe2,--wrap=pthread_create
+check_PROGRAMS += tests/fault-inject
+tests_fault_inject_SOURCES = tests/fault-inject.c $(libctx_la_SOURCES)
+tests_fault_inject_CFLAGS = $(AM_CFLAGS) -pthread
+tests_fault_inject_LDFLAGS = $(AM_LDFLAGS) -pthread $(FAULT_WRAP)
+TESTS += tests/fault-inject
