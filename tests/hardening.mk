@@ -10,3 +10,13 @@ tests_fault_inject_SOURCES = tests/fault-inject.c $(libctx_la_SOURCES)
 tests_fault_inject_CFLAGS = $(AM_CFLAGS) -pthread
 tests_fault_inject_LDFLAGS = $(AM_LDFLAGS) -pthread $(FAULT_WRAP)
 TESTS += tests/fault-inject
+
+# fork safety (Criterion crashes at start-up under TSan).
+if HAVE_CRITERION
+if !SANITIZE_THREAD
+check_PROGRAMS += tests/test-fork
+tests_test_fork_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) -pthread
+tests_test_fork_LDADD = libctx.la $(CRITERION_LIBS) -lpthread
+TESTS += tests/test-fork
+endif
+endif

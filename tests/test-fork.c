@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fork(): the child of a process with live deadline contexts, fd sources, a
+ * signals context and the library's thread makes and uses contexts of its
+ * own (the thread, timerfd and epoll set come back on demand), may release
+ * inherited contexts with ctx_unref, and nothing it does reaches the
+ * parent's contexts, which share kernel objects (eventfds, the timerfd,
+ * epoll set and signal pipe) with it.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctx.h"
+
+#define MS 1000000ULL
+
+/* In the forked child: report a failed check through the exit status. */
+#define child_check(cond)                                                       \
+	do {                                                                    \
+		if (!(cond))                                                    \
+			_exit(__LINE__ % 200 + 1);                              \
+	} while (0)
+
+static bool readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void expect_child_ok(pid_t pid)
+{
+	int status;
+
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status), "child died of signal %d", WTERMSIG(status));
+	cr_assert_eq(WEXITSTATUS(status), 0, "child check failed at a line ending %d",
+		     WEXITSTATUS(status) - 1);
+}
+
+/* What a forked child does with contexts of its own: deadlines, fds, signals. */
+static void child_uses_new_contexts(void)
+{
+	ctx_t *t, *c, *f, *s;
+	sigset_t set;
+	int p[2];
+	int64_t start = now_ms();
+
+	/* A short deadline fires: the library thread is back. */
+	child_check(ctx_with_timeout(ctx_background(), 20 * MS, &t) == 0);
+	child_check(ctx_err(t) == 0);
+	child_check(ctx_wait(t) == -ETIMEDOUT);
+	child_check(now_ms() - start >= 19);
+	/* Fired by the thread, not by the waiter: poll the fd without waiting. */
+	child_check(ctx_with_timeout(ctx_background(), 10 * MS, &c) == 0);
+	child_check(ctx_fd(c) >= 0);
+	for (int i = 0; i < 500 && !readable(ctx_fd(c)); i++)
+		usleep(10000);
+	child_check(readable(ctx_fd(c)) && ctx_err(c) == -ETIMEDOUT);
+
+	/* An fd source, watched by the child's own epoll set. */
+	child_check(pipe(p) == 0);
+	child_check(ctx_with_fd(ctx_background(), p[0], EPOLLIN, -EPIPE, &f) == 0);
+	child_check(write(p[1], "x", 1) == 1);
+	child_check(ctx_wait(f) == -ECANCELED && ctx_cause(f) == -EPIPE);
+
+	/* A signal the parent also watches: the child's own context gets it. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	child_check(ctx_with_signals(ctx_background(), &set, &s) == 0);
+	child_check(raise(SIGUSR1) == 0);
+	child_check(ctx_wait(s) == -ECANCELED && ctx_cause(s) == -EINTR);
+
+	ctx_unref(s);
+	ctx_unref(f);
+	ctx_unref(c);
+	ctx_unref(t);
+	close(p[0]);
+	close(p[1]);
+}
+
+Test(fork, child_gets_a_working_library, .timeout = 30)
+{
+	ctx_t *a, *d, *soon, *f, *sig, *val;
+	sigset_t set;
+	int p[2], fd_a, fd_d, fd_f, fd_sig;
+	int64_t start;
+	pid_t pid;
+
+	/* The parent: live deadlines, an fd source, a signals context, the thread. */
+	cr_assert_eq(ctx_with_cancel(ctx_background(), &a), 0);
+	cr_assert_eq(ctx_with_timeout(a, 3600000 * MS, &d), 0);
+	cr_assert_eq(ctx_with_value(d, &fd_a, &fd_a, NULL, &val), 0);
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_eq(ctx_with_fd(a, p[0], EPOLLIN, 0, &f), 0);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	cr_assert_eq(ctx_with_signals(ctx_background(), &set, &sig), 0);
+	fd_a = ctx_fd(a);
+	fd_d = ctx_fd(d);
+	fd_f = ctx_fd(f);
+	fd_sig = ctx_fd(sig);
+	cr_assert(fd_a >= 0 && fd_d >= 0 && fd_f >= 0 && fd_sig >= 0);
+	start = now_ms();
+	cr_assert_eq(ctx_with_timeout(a, 400 * MS, &soon), 0);
+
+	pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		child_uses_new_contexts();
+		/* Inherited contexts may be released: that closes our copies only. */
+		ctx_unref(val);
+		ctx_unref(soon);
+		ctx_unref(sig);
+		ctx_unref(f);
+		ctx_unref(d);
+		child_check(fcntl(fd_d, F_GETFD) == -1 && errno == EBADF);
+		child_check(fcntl(fd_f, F_GETFD) == -1 && errno == EBADF);
+		child_check(fcntl(fd_sig, F_GETFD) == -1 && errno == EBADF);
+		ctx_unref(a);
+		child_check(fcntl(fd_a, F_GETFD) == -1 && errno == EBADF);
+		_exit(0);
+	}
+	expect_child_ok(pid);
+
+	/* Nothing the child did reached the parent's contexts. */
+	cr_assert(!readable(fd_a) && !readable(fd_d) && !readable(fd_f) && !readable(fd_sig));
+	cr_assert_eq(ctx_err(a), 0);
+	cr_assert_eq(ctx_err(d), 0);
+	cr_assert_eq(ctx_err(f), 0);
+	cr_assert_eq(ctx_err(sig), 0);
+	/* The parent's own thread, timer and watches still work. */
+	cr_assert_eq(ctx_wait(soon), -ETIMEDOUT);
+	cr_assert_geq(now_ms() - start, 399);
+	cr_assert_eq(write(p[1], "x", 1), 1);
+	cr_assert_eq(ctx_wait(f), -ECANCELED);
+	cr_assert(readable(fd_f));
+	cr_assert_eq(raise(SIGUSR1), 0);
+	cr_assert_eq(ctx_wait(sig), -ECANCELED);
+	cr_assert_eq(ctx_cause(sig), -EINTR);
+	cr_assert(!readable(fd_a) && !readable(fd_d));
+
+	ctx_unref(val);
+	ctx_unref(soon);
+	ctx_unref(sig);
+	ctx_unref(f);
+	ctx_unref(d);
+	ctx_unref(a);
+	close(p[0]);
+	close(p[1]);
+}
+
+Test(fork, child_of_a_process_without_the_thread, .timeout = 30)
+{
+	ctx_t *a;
+	pid_t pid;
+
+	/* Only cancel contexts so far: the child is the first to need the thread. */
+	cr_assert_eq(ctx_with_cancel(ctx_background(), &a), 0);
+	cr_assert_geq(ctx_fd(a), 0);
+	pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		child_uses_new_contexts();
+		ctx_unref(a);
+		_exit(0);
+	}
+	expect_child_ok(pid);
+	cr_assert(!readable(ctx_fd(a)));
+	cr_assert_eq(ctx_cancel(a), 0);
+	cr_assert(readable(ctx_fd(a)));
+	ctx_unref(a);
+}
+
+/*
+ * fork() while another thread keeps the library busy (timers armed and
+ * firing, contexts cancelled): the atfork handlers must leave the child a
+ * consistent library, never a lock held by a thread that does not exist.
+ */
+static atomic_bool stop_churn;
+
+static void *churn(void *arg)
+{
+	while (!atomic_load(&stop_churn)) {
+		ctx_t *c, *t;
+
+		if (ctx_with_cancel(ctx_background(), &c) || ctx_with_timeout(c, 200000, &t))
+			abort();
+		if (ctx_fd(t) < 0)
+			abort();
+		if (ctx_wait(t) != -ETIMEDOUT)
+			abort();
+		ctx_cancel(c);
+		ctx_unref(t);
+		ctx_unref(c);
+	}
+	return NULL;
+}
+
+Test(fork, fork_during_timer_churn, .timeout = 60)
+{
+	pthread_t th;
+
+	cr_assert_eq(pthread_create(&th, NULL, churn, NULL), 0);
+	for (int i = 0; i < 20; i++) {
+		pid_t pid;
+
+		usleep(2000);
+		pid = fork();
+		cr_assert_neq(pid, -1);
+		if (pid == 0) {
+			ctx_t *t;
+
+			/* The child's thread fires it: no waiter does. */
+			child_check(ctx_with_timeout(ctx_background(), 5 * MS, &t) == 0);
+			child_check(ctx_fd(t) >= 0);
+			for (int j = 0; j < 500 && !readable(ctx_fd(t)); j++)
+				usleep(10000);
+			child_check(ctx_err(t) == -ETIMEDOUT);
+			ctx_unref(t);
+			_exit(0);
+		}
+		expect_child_ok(pid);
+	}
+	atomic_store(&stop_churn, true);
+	cr_assert_eq(pthread_join(th, NULL), 0);
+}
