@@ -26,6 +26,7 @@ dist_man_MANS += \
 	man/ctx_with_deadline.3 \
 	man/ctx_with_deadline_cause.3 \
 	man/ctx_with_fd.3 \
+	man/ctx_with_signals.3 \
 	man/ctx_with_timeout.3 \
 	man/ctx_with_timeout_cause.3 \
 	man/ctx_with_value.3 \
