@@ -3,7 +3,9 @@
 #
 # Compile every program in the EXAMPLES section of every page against the
 # library just built, run it, and fail if one does not build, exits non-zero
-# or prints nothing: the manual cannot drift from the code.
+# or prints nothing: the manual cannot drift from the code. Pages whose
+# SYNOPSIS says to link with -luring are skipped, visibly, when liburing
+# is not available or the kernel refuses to set up a ring.
 #
 # Run by "make check" (top_srcdir and top_builddir come from the test
 # environment); by hand: top_srcdir=.. top_builddir=. ../man/check-examples.sh
@@ -24,6 +26,9 @@ fi
 CC=${CC:-cc}
 CFLAGS=${CFLAGS:-}
 LDFLAGS=${LDFLAGS:-}
+HAVE_LIBURING=no
+LIBURING_CFLAGS=
+LIBURING_LIBS=
 if [ -f "$top_builddir/man/examples.env" ]; then
 	. "$top_builddir/man/examples.env"
 fi
@@ -116,8 +121,40 @@ extract() {
 	}' "$1"
 }
 
+# Empty when io_uring examples can run here, otherwise why they cannot.
+uring_skip=unprobed
+uring_probe() {
+	if [ "$HAVE_LIBURING" != yes ]; then
+		uring_skip="liburing not found by configure"
+		return
+	fi
+	cat >"$tmp/probe.c" <<'EOF'
+#include <liburing.h>
+
+int main(void)
+{
+	struct io_uring ring;
+
+	if (io_uring_queue_init(2, &ring, 0) < 0)
+		return 1;
+	io_uring_queue_exit(&ring);
+	return 0;
+}
+EOF
+	# shellcheck disable=SC2086 # flags are word lists
+	if ! $CC $CFLAGS $LIBURING_CFLAGS $LDFLAGS -o "$tmp/probe" "$tmp/probe.c" \
+		$LIBURING_LIBS >/dev/null 2>&1; then
+		uring_skip="cannot build a liburing program"
+	elif ! "$tmp/probe"; then
+		uring_skip="the kernel refuses io_uring_queue_init"
+	else
+		uring_skip=
+	fi
+}
+
 pages=0
 failed=0
+skipped=0
 for page in "$top_srcdir"/man/*.[37]; do
 	base=$(basename "$page")
 	name=${base%.*}
@@ -137,6 +174,18 @@ for page in "$top_srcdir"/man/*.[37]; do
 		failed=$((failed + 1))
 		continue
 	fi
+	extra_cflags=
+	extra_libs=
+	if grep -q '^Link with .*\\-luring' "$page"; then
+		[ "$uring_skip" = unprobed ] && uring_probe
+		if [ -n "$uring_skip" ]; then
+			echo "SKIP $base: $uring_skip"
+			skipped=$((skipped + 1))
+			continue
+		fi
+		extra_cflags=$LIBURING_CFLAGS
+		extra_libs=$LIBURING_LIBS
+	fi
 	for src do
 		prog=${src%.c}
 		label=$(basename "$prog")
@@ -144,15 +193,17 @@ for page in "$top_srcdir"/man/*.[37]; do
 		# uninstalled library, no wrapper script.
 		# shellcheck disable=SC2086 # flags are word lists
 		if ! "$libtool" --quiet --mode=link $CC -std=gnu11 $CFLAGS \
-			-Wall -Wextra -Werror -I"$top_srcdir/include" -pthread \
-			$LDFLAGS -no-install -o "$prog" "$src" "$la" \
-			>"$prog.log" 2>&1; then
+			-Wall -Wextra -Werror -I"$top_srcdir/include" $extra_cflags \
+			-pthread $LDFLAGS -no-install -o "$prog" "$src" "$la" \
+			$extra_libs >"$prog.log" 2>&1; then
 			echo "FAIL $label: does not compile"
 			sed 's/^/    /' "$prog.log"
 			failed=$((failed + 1))
 			continue
 		fi
-		timeout 20 "$prog" >"$prog.out" 2>&1
+		# Examples that read standard input get one line, then EOF.
+		echo "a line on standard input" |
+			timeout 20 "$prog" >"$prog.out" 2>&1
 		rc=$?
 		sed 's/^/    /' "$prog.out"
 		if [ "$rc" -ne 0 ]; then
@@ -171,5 +222,5 @@ if [ "$pages" -eq 0 ]; then
 	echo "check-examples: no pages under $top_srcdir/man" >&2
 	exit 99
 fi
-echo "check-examples: $failed failure(s) in $pages pages"
+echo "check-examples: $failed failure(s), $skipped skipped, in $pages pages"
 [ "$failed" -eq 0 ]

@@ -63,8 +63,11 @@ if [ ! -s "$tmp/exported" ]; then
 	echo "check-manpages: no exported symbols found" >&2
 	exit 99
 fi
-grep -ohE '(^|[^A-Za-z0-9_])ctx_[a-z0-9_]+[[:space:]]*\(' "$top_srcdir"/include/*.h |
-	sed -E 's/^[^c]*//; s/[[:space:](]+$//' >"$tmp/declared"
+# A declaration or inline definition starts in column 0 (comments, bodies
+# and continuation lines do not); its name is the one before the first
+# parenthesis. ctx__ names are private helpers of inline functions.
+sed -nE 's/^([A-Za-z_][^(]*[^A-Za-z0-9_])?(ctx_[a-z0-9][a-z0-9_]*)[[:space:]]*\(.*/\2/p' \
+	"$top_srcdir"/include/*.h >"$tmp/declared"
 sort -u "$tmp/exported" "$tmp/declared" >"$tmp/api"
 
 while read -r name; do
@@ -105,10 +108,10 @@ for page in "$man"/*.3 "$man"/*.7; do
 	got=$(sed -n 's/^\.SH //p' "$page" | tr -d '"' | tr ' ' _ | tr '\n' ' ')
 	[ "$got" = "$sections " ] ||
 		fail "$base: sections are '$got', want '$sections'"
-	grep -q '^\.B #include <ctx\.h>$' "$page" ||
-		fail "$base: SYNOPSIS lacks #include <ctx.h>"
-	grep -q '^Link with \\fI\\-lctx\\fP\.$' "$page" ||
-		fail "$base: SYNOPSIS lacks 'Link with -lctx.'"
+	grep -qE '^\.B #include <ctx(_[a-z]+)?\.h>$' "$page" ||
+		fail "$base: SYNOPSIS lacks #include <ctx.h> (or <ctx_*.h>)"
+	grep -qE '^Link with \\fI\\-lctx( \\-l[a-z0-9]+)*\\fP\.$' "$page" ||
+		fail "$base: SYNOPSIS lacks 'Link with \\fI\\-lctx\\fP.'"
 done
 
 echo "check-manpages: $(wc -l <"$tmp/api") functions, $(ls "$man"/*.[37] | wc -l) pages, $failed failure(s)"

@@ -37,12 +37,21 @@ dist_man_MANS += \
 TESTS += man/check-manpages.sh man/check-examples.sh
 EXTRA_DIST += man/check-manpages.sh man/check-examples.sh
 
-# check-examples.sh builds with the compiler and flags of this tree.
+# check-examples.sh builds with the compiler and flags of this tree, and
+# builds the examples of pages that link -luring only when it can.
+if HAVE_LIBURING
+man_have_liburing = yes
+else
+man_have_liburing = no
+endif
 man/examples.env: Makefile
 	$(AM_V_GEN)$(MKDIR_P) man && { \
 	  echo "CC='$(CC)'"; \
 	  echo "CFLAGS='$(CFLAGS) $(SAN_CFLAGS)'"; \
 	  echo "LDFLAGS='$(LDFLAGS) $(SAN_CFLAGS)'"; \
+	  echo "HAVE_LIBURING='$(man_have_liburing)'"; \
+	  echo "LIBURING_CFLAGS='$(LIBURING_CFLAGS)'"; \
+	  echo "LIBURING_LIBS='$(LIBURING_LIBS)'"; \
 	} >$@
 check_SCRIPTS += man/examples.env
 CLEANFILES += man/examples.env
