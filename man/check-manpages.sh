@@ -82,6 +82,16 @@ for page in "$man"/*.3; do
 		fail "libctx.7 does not list $name(3) in SEE ALSO"
 done
 
+# In code, groff turns a bare - into a hyphen and a bare ' into a closing
+# quote, and copied code no longer compiles: examples spell \- and \(aq.
+awk '/^\.EX/ { ex = 1; next } /^\.EE/ { ex = 0 }
+	ex && (/(^|[^\\])-/ || /\047/) { print FILENAME ":" FNR ": " $0 }' \
+	"$man"/*.[37] >"$tmp/bare"
+if [ -s "$tmp/bare" ]; then
+	fail "a bare - or ' in an .EX block (write \\- or \\(aq):"
+	sed 's/^/    /' "$tmp/bare"
+fi
+
 # Layout: aliases are one line naming a real page whose NAME lists the
 # alias; full pages have the sections of the manual, in order.
 sections='NAME SYNOPSIS DESCRIPTION RETURN_VALUE ERRORS NOTES EXAMPLES SEE_ALSO'
