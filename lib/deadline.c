@@ -37,13 +37,16 @@ static int with_deadline_ns(struct ctx *parent, int64_t deadline, int cause, str
 {
 	struct ctx *bound = parent->deadline_ctx;
 	struct ctx *c, *reg;
+	int64_t now = ctx__now_ns();
+	bool passed = deadline <= now;
 	int r = 0;
 
 	/* Go: a parent deadline strictly earlier makes a plain cancel child. */
 	if (bound && as_deadline(bound)->deadline_ns < deadline)
 		return ctx_with_cancel(parent, ret);
 
-	if (deadline != NS_NEVER) {
+	/* A child born done needs no timer: a done parent stays done. */
+	if (deadline != NS_NEVER && !passed && !ctx__err(parent)) {
 		r = ctx__thread_start();
 		if (r < 0)
 			return r;
@@ -65,7 +68,7 @@ static int with_deadline_ns(struct ctx *parent, int64_t deadline, int cause, str
 		lock_acquire(&reg->node.lock);
 	if (reg && atomic_load_explicit(&reg->node.err, memory_order_relaxed)) {
 		ctx__born_done(c, reg->node.err, reg->node.cause);
-	} else if (deadline <= ctx__now_ns()) {
+	} else if (passed) {
 		ctx__born_done(c, -ETIMEDOUT, as_deadline(c)->cause);
 	} else {
 		if (deadline != NS_NEVER)

@@ -78,13 +78,17 @@ CTX_EXPORT int ctx_with_fd(ctx_t *parent, int fd, uint32_t events, int cause, ct
 	ctx_assert_return(fd >= 0, -EBADF);
 	ctx_assert_return(events && !(events & ~(uint32_t)SOURCE_EVENTS), -EINVAL);
 
-	r = ctx__thread_start();
-	if (r < 0)
-		return r;
 	/* Our own duplicate: the caller may close theirs. Status flags untouched. */
 	dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (dup < 0)
 		return -errno;
+	if (!ctx__err(parent)) {
+		r = ctx__thread_start();
+		if (r < 0) {
+			close(dup);
+			return r;
+		}
+	}
 	c = ctx__node_new(parent, CTX_FD_SOURCE, sizeof(struct ctx_source));
 	if (!c) {
 		close(dup);

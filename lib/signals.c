@@ -105,21 +105,24 @@ CTX_EXPORT int ctx_with_signals(ctx_t *parent, const sigset_t *set, ctx_t **ret)
 	s = as_signals(c);
 	s->set = *set;
 
-	pthread_mutex_lock(&sig.lock);
-	r = open_pipe_locked();
-	if (r == 0)
-		r = watch_locked(set);
-	if (r == 0) {
-		s->next = sig.list;
-		if (s->next)
-			s->next->pprev = &s->next;
-		sig.list = s;
-		s->pprev = &sig.list;
-	}
-	pthread_mutex_unlock(&sig.lock);
-	if (r < 0) {
-		ctx__node_free(c);
-		return r;
+	/* Born done under a done parent: no handler to install. */
+	if (!ctx__err(parent)) {
+		pthread_mutex_lock(&sig.lock);
+		r = open_pipe_locked();
+		if (r == 0)
+			r = watch_locked(set);
+		if (r == 0) {
+			s->next = sig.list;
+			if (s->next)
+				s->next->pprev = &s->next;
+			sig.list = s;
+			s->pprev = &sig.list;
+		}
+		pthread_mutex_unlock(&sig.lock);
+		if (r < 0) {
+			ctx__node_free(c);
+			return r;
+		}
 	}
 
 	reg = ctx__registrar(c);
