@@ -61,6 +61,7 @@ struct ctx_after {
 	atomic_int refs;
 	void (*fn)(void *arg);
 	void *arg;
+	const struct ctx *on;   /* the context it was registered on */
 	struct ctx_after *next; /* in the node's list, under its lock */
 };
 
@@ -77,6 +78,8 @@ struct ctx {
 			const void *key;
 			void *value;
 			void (*destroy)(void *value);
+			/* after-functions registered on us wait on the owner */
+			bool has_afters;
 		} val;
 		struct {
 			struct ctx_lock lock;
@@ -165,6 +168,7 @@ int ctx__cancel(struct ctx *c, int err, int cause);
 /* after.c */
 void ctx__afters_run(struct ctx_after *list);
 void ctx__afters_detach(struct ctx_after *list);
+void ctx__afters_detach_value(struct ctx *value_ctx);
 
 /* timer.c: the library thread, its timer heap and its fd watches. */
 int ctx__thread_start(void);

@@ -11,6 +11,7 @@
  * never by pointer: an event already read for a watch that is gone is
  * recognised as stale.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -243,7 +244,8 @@ static int start_locked(void)
 	if (lib.timerfd < 0)
 		return -errno;
 	lib.epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (lib.epfd < 0) {
+	/* Like every descriptor of ours, non-blocking (epoll_create1 has no flag). */
+	if (lib.epfd < 0 || fcntl(lib.epfd, F_SETFL, O_NONBLOCK) < 0) {
 		r = -errno;
 		goto fail;
 	}

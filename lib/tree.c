@@ -119,6 +119,8 @@ static struct ctx *destroy(struct ctx *c)
 	struct ctx *parent = c->parent;
 
 	if (c->kind == CTX_VALUE) {
+		if (c->val.has_afters && from_this_process(c))
+			ctx__afters_detach_value(c);
 		if (c->val.destroy)
 			c->val.destroy(c->val.value);
 		free(c);
