@@ -62,7 +62,7 @@ static inline void fd_list(char *buf, size_t len)
 	if (!d)
 		return;
 	while ((e = readdir(d)) && off + 1 < len) {
-		char path[64], target[128];
+		char path[300], target[128];
 		ssize_t n;
 
 		if (e->d_name[0] == '.')

@@ -1,0 +1,3 @@
+#include "common.h"
+TestSuite(after, .init = test_setup);
+Test(after, placeholder) { check_fds(); }

@@ -1,0 +1,3 @@
+#include "common.h"
+TestSuite(args, .init = test_setup);
+Test(args, placeholder) { check_fds(); }

@@ -1,0 +1,3 @@
+#include "common.h"
+TestSuite(wait, .init = test_setup);
+Test(wait, placeholder) { check_fds(); }
