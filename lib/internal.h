@@ -16,6 +16,7 @@
 #define CTX_INTERNAL_H
 
 #include <errno.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -43,6 +44,7 @@ enum ctx_kind {
 	CTX_CANCEL,
 	CTX_DEADLINE,
 	CTX_FD_SOURCE,
+	CTX_SIGNALS,
 	CTX_WITHOUT_CANCEL,
 	CTX_VALUE,
 };
@@ -113,6 +115,19 @@ struct ctx_source {
 	int cause;
 };
 
+/* A signals context: a node on the list of the signal dispatcher. */
+struct ctx_signals {
+	struct ctx ctx;
+	sigset_t set;
+	struct ctx_signals *next, **pprev; /* under the signals lock */
+	struct ctx_signals *firing;        /* the library thread's own list */
+};
+
+static inline struct ctx_signals *as_signals(const struct ctx *c)
+{
+	return (struct ctx_signals *)c;
+}
+
 static inline struct ctx_deadline *as_deadline(const struct ctx *c)
 {
 	return (struct ctx_deadline *)c;
@@ -158,6 +173,11 @@ int ctx__timer_add(struct ctx *c);
 void ctx__timer_remove(struct ctx *c);
 int ctx__watch_add(struct ctx *c, uint32_t events);
 void ctx__watch_remove(struct ctx *c);
+int ctx__watch_signal_pipe(int fd);
+
+/* signals.c */
+void ctx__signals_dispatch(void);
+void ctx__signals_remove(struct ctx *c);
 
 /* fd.c */
 int ctx__never_fd(void);

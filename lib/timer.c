@@ -21,6 +21,7 @@
 #include "internal.h"
 
 #define TIMER_EVENT UINT64_MAX
+#define SIGNAL_EVENT (UINT64_MAX - 1)
 #define EVENTS_PER_WAKE 64
 
 struct watch_slot {
@@ -183,6 +184,8 @@ static void *library_thread(void *arg)
 		for (int i = 0; i < n; i++) {
 			if (events[i].data.u64 == TIMER_EVENT)
 				expire();
+			else if (events[i].data.u64 == SIGNAL_EVENT)
+				ctx__signals_dispatch();
 			else
 				fire_watch(events[i].data.u64);
 		}
@@ -314,10 +317,28 @@ int ctx__timer_add(struct ctx *c)
 
 void ctx__timer_remove(struct ctx *c)
 {
+	int i;
+
 	pthread_mutex_lock(&lib.lock);
-	if (as_deadline(c)->heap_index >= 0)
-		heap_delete((size_t)as_deadline(c)->heap_index);
+	i = as_deadline(c)->heap_index;
+	/* The check also keeps a child of fork() off the heap it abandoned. */
+	if (i >= 0 && (size_t)i < lib.heap_len && lib.heap[i] == c)
+		heap_delete((size_t)i);
 	pthread_mutex_unlock(&lib.lock);
+}
+
+/* The self-pipe of the signal handler (signals.c), watched by the thread. */
+int ctx__watch_signal_pipe(int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = SIGNAL_EVENT };
+	int r = ctx__thread_start();
+
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&lib.lock);
+	r = epoll_ctl(lib.epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+	pthread_mutex_unlock(&lib.lock);
+	return r;
 }
 
 /* --- fd sources --- */
@@ -367,19 +388,21 @@ int ctx__watch_add(struct ctx *c, uint32_t events)
 /* Stops watching c's descriptor and closes our duplicate of it. */
 void ctx__watch_remove(struct ctx *c)
 {
+	struct ctx_source *src = as_source(c);
 	int fd;
 
 	pthread_mutex_lock(&lib.lock);
-	fd = as_source(c)->fd;
-	as_source(c)->fd = -1;
-	if (as_source(c)->key) {
-		struct watch_slot *slot = &lib.slots[as_source(c)->key - 1];
+	fd = src->fd;
+	src->fd = -1;
+	/* The check also keeps a child of fork() off the table it abandoned. */
+	if (src->key && src->key <= lib.slots_len && lib.slots[src->key - 1].ctx == c) {
+		struct watch_slot *slot = &lib.slots[src->key - 1];
 
 		epoll_ctl(lib.epfd, EPOLL_CTL_DEL, fd, NULL);
 		slot->ctx = NULL;
 		slot->next_free = lib.free_slot;
-		lib.free_slot = as_source(c)->key;
-		as_source(c)->key = 0;
+		lib.free_slot = src->key;
+		src->key = 0;
 	}
 	pthread_mutex_unlock(&lib.lock);
 	if (fd >= 0)

@@ -136,6 +136,8 @@ static struct ctx *destroy(struct ctx *c)
 			ctx__timer_remove(c);
 		else if (c->kind == CTX_FD_SOURCE)
 			ctx__watch_remove(c);
+		else if (c->kind == CTX_SIGNALS)
+			ctx__signals_remove(c);
 	} else if (c->kind == CTX_FD_SOURCE && as_source(c)->fd >= 0) {
 		close(as_source(c)->fd);
 	}
