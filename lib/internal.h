@@ -182,6 +182,9 @@ int ctx__watch_signal_pipe(int fd);
 /* signals.c */
 void ctx__signals_dispatch(void);
 void ctx__signals_remove(struct ctx *c);
+void ctx__signals_fork_prepare(void);
+void ctx__signals_fork_parent(void);
+void ctx__signals_fork_child(void);
 
 /* fd.c */
 int ctx__never_fd(void);

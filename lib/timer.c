@@ -202,12 +202,15 @@ static void *library_thread(void *arg)
  */
 static void atfork_prepare(void)
 {
+	/* The signals lock is taken before ours elsewhere too. */
+	ctx__signals_fork_prepare();
 	pthread_mutex_lock(&lib.lock);
 }
 
 static void atfork_parent(void)
 {
 	pthread_mutex_unlock(&lib.lock);
+	ctx__signals_fork_parent();
 }
 
 static void atfork_child(void)
@@ -225,6 +228,7 @@ static void atfork_child(void)
 	lib.slots_len = 0;
 	lib.free_slot = 0;
 	pthread_mutex_unlock(&lib.lock);
+	ctx__signals_fork_child();
 }
 
 __attribute__((constructor)) static void register_atfork(void)
