@@ -2,7 +2,9 @@
 # installed), the scripted demo, its test, ctx_with_signals' tests and page.
 EXAMPLE_PROGS = \
 	examples/server \
-	examples/load
+	examples/load \
+	examples/supervise \
+	examples/cross-process
 noinst_PROGRAMS += $(EXAMPLE_PROGS)
 EXAMPLE_CFLAGS = $(AM_CFLAGS) -pthread
 EXAMPLE_LDADD = libctx.la -lpthread
@@ -13,3 +15,9 @@ examples_server_LDADD = $(EXAMPLE_LDADD)
 examples_load_SOURCES = examples/load.c
 examples_load_CFLAGS = $(EXAMPLE_CFLAGS)
 examples_load_LDADD = $(EXAMPLE_LDADD)
+examples_supervise_SOURCES = examples/supervise.c
+examples_supervise_CFLAGS = $(EXAMPLE_CFLAGS)
+examples_supervise_LDADD = $(EXAMPLE_LDADD)
+examples_cross_process_SOURCES = examples/cross-process.c
+examples_cross_process_CFLAGS = $(EXAMPLE_CFLAGS)
+examples_cross_process_LDADD = $(EXAMPLE_LDADD)
