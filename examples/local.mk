@@ -21,3 +21,18 @@ examples_supervise_LDADD = $(EXAMPLE_LDADD)
 examples_cross_process_SOURCES = examples/cross-process.c
 examples_cross_process_CFLAGS = $(EXAMPLE_CFLAGS)
 examples_cross_process_LDADD = $(EXAMPLE_LDADD)
+
+# The scripted demo, and the test that runs it (with supervise and cross-process).
+EXTRA_DIST += examples/demo.sh tests/test-demo.sh
+TESTS += tests/test-demo.sh
+
+# ctx_with_signals: its tests (Criterion crashes under ThreadSanitizer) and page.
+if HAVE_CRITERION
+if !SANITIZE_THREAD
+check_PROGRAMS += tests/test-signals
+TESTS += tests/test-signals
+endif
+endif
+tests_test_signals_SOURCES = tests/test-signals.c
+tests_test_signals_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
+tests_test_signals_LDADD = libctx.la $(CRITERION_LIBS)
