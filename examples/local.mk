@@ -1,6 +1,7 @@
 # examples: short programs showing libctx at work (built by make, not
 # installed), the scripted demo, its test, ctx_with_signals' tests and page.
 EXAMPLE_PROGS = \
+	examples/workers \
 	examples/server \
 	examples/load \
 	examples/supervise \
@@ -9,6 +10,9 @@ noinst_PROGRAMS += $(EXAMPLE_PROGS)
 EXAMPLE_CFLAGS = $(AM_CFLAGS) -pthread
 EXAMPLE_LDADD = libctx.la -lpthread
 
+examples_workers_SOURCES = examples/workers.c
+examples_workers_CFLAGS = $(EXAMPLE_CFLAGS)
+examples_workers_LDADD = $(EXAMPLE_LDADD)
 examples_server_SOURCES = examples/server.c
 examples_server_CFLAGS = $(EXAMPLE_CFLAGS)
 examples_server_LDADD = $(EXAMPLE_LDADD)
