@@ -119,7 +119,8 @@ planned=$(get planned "$L")
 echo
 echo "== what happened, and why"
 echo "- $(get conn-accepted "$S") connections, $planned requests planned, $(get sent "$L") sent."
-echo "- $(get ok "$L") requests completed: their work ended before their deadline."
+echo "- $(get ok "$L") requests completed: their work ended before their deadline (their"
+echo "  latencies include time queued behind slower requests: 4 workers serve 22 clients)."
 echo "- $(get deadline "$L") requests asked for 5 s of work with a 200 ms deadline: the request"
 echo "  context's deadline fired and ctx_sleep returned -ETIMEDOUT, so the worker"
 echo "  answered DEADLINE after about $(get deadline "$S" 2) ms instead of working 5 s."
@@ -133,8 +134,9 @@ echo "- SIGTERM: ctx_with_signals cancelled the root context (cause -EINTR); eve
 echo "  connection's and request's context is its descendant, so the $(get shutdown "$S") long requests"
 echo "  (running or still queued) ended at once with SHUTDOWN; $(get conn-shutdown "$S") connections drained"
 echo "  and closed, and the server exited with status $src."
-echo "- The server had $(get fds-start "$S") descriptors open at start (stdio and the library's own)"
-echo "  and $(get fds-end "$S") at exit."
+echo "- The server had $(get fds-start "$S") descriptors open at start (standard streams, any it"
+echo "  inherited, and libctx's own timerfd, epoll set and signal pipe, which live until"
+echo "  exit) and $(get fds-end "$S") at exit: every socket, done fd and duplicate was closed."
 
 check "$lrc" 0 "load client exit status"
 check "$src" 0 "server exit status"

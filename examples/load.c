@@ -55,7 +55,7 @@ static const struct kind kinds[] = {
 	{ "slow", 4, 2, 300, 5000, 0, OUT_OK, false },
 	{ "timing out", 4, 2, 5000, 200, 0, OUT_DEADLINE, false },
 	{ "hanging up", 4, 1, 5000, 10000, 100, OUT_GONE, false },
-	/* No requests: wait for the server's idle timeout to close us. */
+	/* No requests (so no outcome): wait for the idle timeout to close us. */
 	{ "idle", 2, 0, 0, 0, 0, OUT_LOST, false },
 	/* Four run, two wait in the queue of the server's four workers. */
 	{ "long", 6, 1, 60000, 60000, 0, OUT_SHUTDOWN, true },
