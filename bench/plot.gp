@@ -19,7 +19,7 @@ set multiplot layout 1,2 title "cancel -> waiter wake latency (CDF, last round)"
 set logscale x
 set xlabel "µs"
 set ylabel "fraction of wake-ups"
-set title "waiter in epoll\\_wait (Go: goroutine on <-Done())"
+set title "waiter in epoll_wait (Go: goroutine on <-Done())"
 if (strlen(WE) > 0) {
 	plot for [i in WE] cdf(i, "wake_epoll") using 1:2 with lines lw 2 title i
 }
