@@ -317,9 +317,13 @@ int ctx__timer_add(struct ctx *c)
 
 void ctx__timer_remove(struct ctx *c)
 {
+	int i;
+
 	pthread_mutex_lock(&lib.lock);
-	if (as_deadline(c)->heap_index >= 0)
-		heap_delete((size_t)as_deadline(c)->heap_index);
+	i = as_deadline(c)->heap_index;
+	/* The check also keeps a child of fork() off the heap it abandoned. */
+	if (i >= 0 && (size_t)i < lib.heap_len && lib.heap[i] == c)
+		heap_delete((size_t)i);
 	pthread_mutex_unlock(&lib.lock);
 }
 
@@ -384,19 +388,21 @@ int ctx__watch_add(struct ctx *c, uint32_t events)
 /* Stops watching c's descriptor and closes our duplicate of it. */
 void ctx__watch_remove(struct ctx *c)
 {
+	struct ctx_source *src = as_source(c);
 	int fd;
 
 	pthread_mutex_lock(&lib.lock);
-	fd = as_source(c)->fd;
-	as_source(c)->fd = -1;
-	if (as_source(c)->key) {
-		struct watch_slot *slot = &lib.slots[as_source(c)->key - 1];
+	fd = src->fd;
+	src->fd = -1;
+	/* The check also keeps a child of fork() off the table it abandoned. */
+	if (src->key && src->key <= lib.slots_len && lib.slots[src->key - 1].ctx == c) {
+		struct watch_slot *slot = &lib.slots[src->key - 1];
 
 		epoll_ctl(lib.epfd, EPOLL_CTL_DEL, fd, NULL);
 		slot->ctx = NULL;
 		slot->next_free = lib.free_slot;
-		lib.free_slot = as_source(c)->key;
-		as_source(c)->key = 0;
+		lib.free_slot = src->key;
+		src->key = 0;
 	}
 	pthread_mutex_unlock(&lib.lock);
 	if (fd >= 0)
