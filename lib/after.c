@@ -52,10 +52,10 @@ void ctx__afters_detach(struct ctx_after *list)
  */
 void ctx__afters_detach_value(struct ctx *value_ctx)
 {
-	struct ctx *n = value_ctx->owner;
+	struct ctx *n = value_ctx->val.owner;
 	struct ctx_after **link, *gone = NULL;
 
-	lock_acquire(&n->node.lock);
+	lock_acquire(&n->lock);
 	link = &n->node.afters;
 	while (*link) {
 		struct ctx_after *a = *link;
@@ -69,7 +69,7 @@ void ctx__afters_detach_value(struct ctx *value_ctx)
 			link = &a->next;
 		}
 	}
-	lock_release(&n->node.lock);
+	lock_release(&n->lock);
 	ctx__afters_detach(gone);
 }
 
@@ -118,7 +118,7 @@ CTX_EXPORT int ctx_after_func(ctx_t *ctx, void (*fn)(void *arg), void *arg,
 	atomic_init(&a->refs, ret ? 2 : 1);
 	atomic_init(&a->state, AFTER_PENDING);
 
-	n = ctx->owner;
+	n = ctx__owner(ctx);
 	if (!n->cancellable) {
 		/* Never done: nothing to register, and stop reports success. */
 		atomic_init(&a->state, AFTER_DETACHED);
@@ -128,9 +128,9 @@ CTX_EXPORT int ctx_after_func(ctx_t *ctx, void (*fn)(void *arg), void *arg,
 		return 0;
 	}
 
-	lock_acquire(&n->node.lock);
-	if (atomic_load_explicit(&n->node.err, memory_order_relaxed)) {
-		lock_release(&n->node.lock);
+	lock_acquire(&n->lock);
+	if (ctx__is_done(n)) {
+		lock_release(&n->lock);
 		atomic_init(&a->state, AFTER_FIRED);
 		after_put(a);
 		if (ret)
@@ -146,7 +146,7 @@ CTX_EXPORT int ctx_after_func(ctx_t *ctx, void (*fn)(void *arg), void *arg,
 	a->next = n->node.afters;
 	n->node.afters = a;
 	n->node.after_count++;
-	lock_release(&n->node.lock);
+	lock_release(&n->lock);
 	if (ret)
 		*ret = a;
 	return 0;

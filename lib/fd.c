@@ -44,7 +44,7 @@ CTX_EXPORT int ctx_fd(ctx_t *ctx)
 	int fd;
 
 	ctx_assert_return(ctx, -EINVAL);
-	n = ctx->owner;
+	n = ctx__owner(ctx);
 	if (!n->cancellable)
 		return ctx__never_fd();
 
@@ -53,18 +53,16 @@ CTX_EXPORT int ctx_fd(ctx_t *ctx)
 		return fd;
 
 	/* Under the lock, so a cancel either sees the fd or we see the error. */
-	lock_acquire(&n->node.lock);
+	lock_acquire(&n->lock);
 	fd = atomic_load_explicit(&n->node.fd, memory_order_relaxed);
 	if (fd < 0) {
-		bool done = atomic_load_explicit(&n->node.err, memory_order_relaxed);
-
-		fd = eventfd(done, EFD_CLOEXEC | EFD_NONBLOCK);
+		fd = eventfd(ctx__is_done(n), EFD_CLOEXEC | EFD_NONBLOCK);
 		if (fd < 0)
 			fd = -errno;
 		else
 			atomic_store_explicit(&n->node.fd, fd, memory_order_release);
 	}
-	lock_release(&n->node.lock);
+	lock_release(&n->lock);
 	return fd;
 }
 
@@ -100,9 +98,9 @@ CTX_EXPORT int ctx_with_fd(ctx_t *parent, int fd, uint32_t events, int cause, ct
 
 	reg = ctx__registrar(c);
 	if (reg)
-		lock_acquire(&reg->node.lock);
-	if (reg && atomic_load_explicit(&reg->node.err, memory_order_relaxed)) {
-		ctx__born_done(c, reg->node.err, reg->node.cause);
+		lock_acquire(&reg->lock);
+	if (reg && ctx__is_done(reg)) {
+		ctx__inherit_done(c, reg);
 		close(dup);
 		as_source(c)->fd = -1;
 	} else {
@@ -111,7 +109,7 @@ CTX_EXPORT int ctx_with_fd(ctx_t *parent, int fd, uint32_t events, int cause, ct
 			ctx__link(reg, c);
 	}
 	if (reg)
-		lock_release(&reg->node.lock);
+		lock_release(&reg->lock);
 	if (r < 0) {
 		ctx__node_free(c);
 		return r;

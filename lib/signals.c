@@ -127,12 +127,12 @@ CTX_EXPORT int ctx_with_signals(ctx_t *parent, const sigset_t *set, ctx_t **ret)
 
 	reg = ctx__registrar(c);
 	if (reg) {
-		lock_acquire(&reg->node.lock);
-		if (atomic_load_explicit(&reg->node.err, memory_order_relaxed))
-			ctx__born_done(c, reg->node.err, reg->node.cause);
-		else if (!atomic_load_explicit(&c->node.err, memory_order_relaxed))
+		lock_acquire(&reg->lock);
+		if (ctx__is_done(reg))
+			ctx__inherit_done(c, reg);
+		else if (!ctx__is_done(c))
 			ctx__link(reg, c); /* unless a signal already cancelled it */
-		lock_release(&reg->node.lock);
+		lock_release(&reg->lock);
 	}
 	*ret = c;
 	return 0;
