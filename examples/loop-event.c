@@ -2,7 +2,7 @@
 /*
  * loop-event: a libctx context inside a libevent loop.
  *
- * A request has 100 ms to finish, but its work (a timer standing in for a
+ * A request has 100 ms (or argv[1] ms) to finish, but its work (a timer standing in for a
  * slow backend) would take a second. libevent watches the context's done
  * fd with a one-shot EV_READ event; when the deadline passes, the callback
  * abandons the work. The event is one-shot on purpose (no EV_PERSIST): a
@@ -14,6 +14,7 @@
  * program. Build: cc loop-event.c $(pkg-config --cflags --libs libevent) -lctx
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <event2/event.h>
 
@@ -27,7 +28,10 @@ struct request {
 
 static void on_work(evutil_socket_t fd, short what, void *arg)
 {
+	struct request *req = arg;
+
 	printf("work finished in time\n");
+	ctx_cancel(req->ctx);	/* libctx: release the request (Go's defer cancel()) */
 }
 
 /* libctx >>> runs once, when the request's context is done */
@@ -42,21 +46,22 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 }
 /* <<< libctx */
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct event_base *base = event_base_new();
 	struct timeval second = { 1, 0 };
 	struct request req;
+	uint64_t ms = argc > 1 ? strtoull(argv[1], NULL, 10) : 100;
 	int fd, r;
 
 	if (!base)
 		return 1;
-	r = ctx_with_timeout(ctx_background(), 100 * 1000000ULL, &req.ctx);
+	r = ctx_with_timeout(ctx_background(), ms * 1000000, &req.ctx);
 	if (r < 0) {
 		fprintf(stderr, "ctx_with_timeout: %s\n", strerror(-r));
 		return 1;
 	}
-	req.work = evtimer_new(base, on_work, NULL);
+	req.work = evtimer_new(base, on_work, &req);
 	evtimer_add(req.work, &second);
 
 	/* libctx >>> watch the context from the loop: EV_READ, no EV_PERSIST */

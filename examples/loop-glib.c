@@ -2,7 +2,7 @@
 /*
  * loop-glib: a libctx context inside a GLib main loop.
  *
- * A request has 100 ms to finish, but its work (a timeout standing in for
+ * A request has 100 ms (or argv[1] ms) to finish, but its work (a timeout standing in for
  * a slow backend) would take a second. GLib watches the context's done fd
  * with g_unix_fd_add(); when the deadline passes, the callback abandons the
  * work and returns G_SOURCE_REMOVE. Removing the source matters: a done fd
@@ -14,6 +14,7 @@
  * program. Build: cc loop-glib.c $(pkg-config --cflags --libs glib-2.0) -lctx
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <glib.h>
 #include <glib-unix.h>
@@ -32,6 +33,7 @@ static gboolean on_work(gpointer data)
 
 	printf("work finished in time\n");
 	req->work = 0;
+	ctx_cancel(req->ctx);	/* libctx: release the request (Go's defer cancel()) */
 	return G_SOURCE_REMOVE;
 }
 
@@ -48,12 +50,13 @@ static gboolean on_done(gint fd, GIOCondition condition, gpointer data)
 }
 /* <<< libctx */
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct request req;
+	uint64_t ms = argc > 1 ? strtoull(argv[1], NULL, 10) : 100;
 	int fd, r;
 
-	r = ctx_with_timeout(ctx_background(), 100 * 1000000ULL, &req.ctx);
+	r = ctx_with_timeout(ctx_background(), ms * 1000000, &req.ctx);
 	if (r < 0) {
 		fprintf(stderr, "ctx_with_timeout: %s\n", strerror(-r));
 		return 1;

@@ -2,7 +2,7 @@
 /*
  * loop-sd-event: a libctx context inside a systemd sd-event loop.
  *
- * A request has 100 ms to finish, but its work (a timer standing in for a
+ * A request has 100 ms (or argv[1] ms) to finish, but its work (a timer standing in for a
  * slow backend) would take a second. sd-event watches the context's done
  * fd with an I/O source; when the deadline passes, the callback abandons
  * the work and disables and drops the source. Dropping it matters: a done
@@ -14,6 +14,7 @@
  * program. Build: cc loop-sd-event.c $(pkg-config --cflags --libs libsystemd) -lctx
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <systemd/sd-event.h>
@@ -28,8 +29,11 @@ struct request {
 
 static int on_work(sd_event_source *work, uint64_t usec, void *userdata)
 {
+	struct request *req = userdata;
+
 	printf("work finished in time\n");
-	return sd_event_exit(sd_event_source_get_event(work), 0);
+	ctx_cancel(req->ctx);	/* libctx: release the request (Go's defer cancel()) */
+	return 0;
 }
 
 /* libctx >>> runs once, when the request's context is done */
@@ -45,13 +49,14 @@ static int on_done(sd_event_source *done, int fd, uint32_t revents, void *userda
 }
 /* <<< libctx */
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct request req = { 0 };
 	sd_event *event = NULL;
+	uint64_t ms = argc > 1 ? strtoull(argv[1], NULL, 10) : 100;
 	int fd, r;
 
-	r = ctx_with_timeout(ctx_background(), 100 * 1000000ULL, &req.ctx);
+	r = ctx_with_timeout(ctx_background(), ms * 1000000, &req.ctx);
 	if (r < 0) {
 		fprintf(stderr, "ctx_with_timeout: %s\n", strerror(-r));
 		return 1;

@@ -2,7 +2,7 @@
 /*
  * loop-uv: a libctx context inside a libuv loop.
  *
- * A request has 100 ms to finish, but its work (a timer standing in for a
+ * A request has 100 ms (or argv[1] ms) to finish, but its work (a timer standing in for a
  * slow backend) would take a second. libuv watches the context's done fd
  * with a uv_poll_t; when the deadline passes, the callback abandons the
  * work and closes the poll handle. Closing it matters: a done fd stays
@@ -14,6 +14,7 @@
  * program. Build: cc loop-uv.c $(pkg-config --cflags --libs libuv) -lctx
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
@@ -27,7 +28,10 @@ struct request {
 
 static void on_work(uv_timer_t *work)
 {
+	struct request *req = work->data;
+
 	printf("work finished in time\n");
+	ctx_cancel(req->ctx);	/* libctx: release the request (Go's defer cancel()) */
 }
 
 /* libctx >>> runs once, when the request's context is done */
@@ -41,18 +45,20 @@ static void on_done(uv_poll_t *done, int status, int events)
 }
 /* <<< libctx */
 
-int main(void)
+int main(int argc, char **argv)
 {
 	uv_loop_t *loop = uv_default_loop();
 	struct request req;
+	uint64_t ms = argc > 1 ? strtoull(argv[1], NULL, 10) : 100;
 	int fd, r;
 
-	r = ctx_with_timeout(ctx_background(), 100 * 1000000ULL, &req.ctx);
+	r = ctx_with_timeout(ctx_background(), ms * 1000000, &req.ctx);
 	if (r < 0) {
 		fprintf(stderr, "ctx_with_timeout: %s\n", strerror(-r));
 		return 1;
 	}
 	uv_timer_init(loop, &req.work);
+	req.work.data = &req;
 	uv_timer_start(&req.work, on_work, 1000, 0);
 
 	/* libctx >>> watch the context from the loop */
