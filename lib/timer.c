@@ -11,6 +11,7 @@
  * never by pointer: an event already read for a watch that is gone is
  * recognised as stale.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -201,12 +202,15 @@ static void *library_thread(void *arg)
  */
 static void atfork_prepare(void)
 {
+	/* The signals lock is taken before ours elsewhere too. */
+	ctx__signals_fork_prepare();
 	pthread_mutex_lock(&lib.lock);
 }
 
 static void atfork_parent(void)
 {
 	pthread_mutex_unlock(&lib.lock);
+	ctx__signals_fork_parent();
 }
 
 static void atfork_child(void)
@@ -224,6 +228,7 @@ static void atfork_child(void)
 	lib.slots_len = 0;
 	lib.free_slot = 0;
 	pthread_mutex_unlock(&lib.lock);
+	ctx__signals_fork_child();
 }
 
 __attribute__((constructor)) static void register_atfork(void)
@@ -243,7 +248,8 @@ static int start_locked(void)
 	if (lib.timerfd < 0)
 		return -errno;
 	lib.epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (lib.epfd < 0) {
+	/* Like every descriptor of ours, non-blocking (epoll_create1 has no flag). */
+	if (lib.epfd < 0 || fcntl(lib.epfd, F_SETFL, O_NONBLOCK) < 0) {
 		r = -errno;
 		goto fail;
 	}
