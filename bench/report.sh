@@ -64,15 +64,15 @@ function target_met(t, l, g, gl, f) {
 	if (t == "-" || l == "")
 		return ""
 	if (t == "go/3")
-		return g == "" ? "" : (l <= g / 3 ? "yes" : "NO")
+		return g == "" ? "" : (l + 0 <= g / 3 ? "yes" : "NO")
 	if (t == "go")
-		return g == "" ? "" : (l <= g + 0 ? "yes" : "NO")
+		return g == "" ? "" : (l + 0 <= g + 0 ? "yes" : "NO")
 	if (t == "glib")
-		return gl == "" ? "" : (l <= gl + 0 ? "yes" : "NO")
+		return gl == "" ? "" : (l + 0 <= gl + 0 ? "yes" : "NO")
 	if (t == "floor*1.1")
-		return f == "" ? "" : (l <= 1.1 * f ? "yes" : "NO")
+		return f == "" ? "" : (l + 0 <= 1.1 * f ? "yes" : "NO")
 	if (t ~ /^</)
-		return l < substr(t, 2) + 0 ? "yes" : "NO"
+		return l + 0 < substr(t, 2) + 0 ? "yes" : "NO"
 	return ""
 }
 
