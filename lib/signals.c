@@ -105,31 +105,34 @@ CTX_EXPORT int ctx_with_signals(ctx_t *parent, const sigset_t *set, ctx_t **ret)
 	s = as_signals(c);
 	s->set = *set;
 
-	pthread_mutex_lock(&sig.lock);
-	r = open_pipe_locked();
-	if (r == 0)
-		r = watch_locked(set);
-	if (r == 0) {
-		s->next = sig.list;
-		if (s->next)
-			s->next->pprev = &s->next;
-		sig.list = s;
-		s->pprev = &sig.list;
-	}
-	pthread_mutex_unlock(&sig.lock);
-	if (r < 0) {
-		ctx__node_free(c);
-		return r;
+	/* Born done under a done parent: no handler to install. */
+	if (!ctx__err(parent)) {
+		pthread_mutex_lock(&sig.lock);
+		r = open_pipe_locked();
+		if (r == 0)
+			r = watch_locked(set);
+		if (r == 0) {
+			s->next = sig.list;
+			if (s->next)
+				s->next->pprev = &s->next;
+			sig.list = s;
+			s->pprev = &sig.list;
+		}
+		pthread_mutex_unlock(&sig.lock);
+		if (r < 0) {
+			ctx__node_free(c);
+			return r;
+		}
 	}
 
 	reg = ctx__registrar(c);
 	if (reg) {
-		lock_acquire(&reg->node.lock);
-		if (atomic_load_explicit(&reg->node.err, memory_order_relaxed))
-			ctx__born_done(c, reg->node.err, reg->node.cause);
-		else
-			ctx__link(reg, c);
-		lock_release(&reg->node.lock);
+		lock_acquire(&reg->lock);
+		if (ctx__is_done(reg))
+			ctx__inherit_done(c, reg);
+		else if (!ctx__is_done(c))
+			ctx__link(reg, c); /* unless a signal already cancelled it */
+		lock_release(&reg->lock);
 	}
 	*ret = c;
 	return 0;
@@ -183,19 +186,20 @@ void ctx__signals_dispatch(void)
 /*
  * fork(): the pipe is shared with the parent, whose contexts these are.
  * The child restores the dispositions it inherited from before libctx and
- * makes a pipe of its own on its first ctx_with_signals.
+ * makes a pipe of its own on its first ctx_with_signals. Called by timer.c's
+ * fork handlers, which order this lock before the timer lock.
  */
-static void atfork_prepare(void)
+void ctx__signals_fork_prepare(void)
 {
 	pthread_mutex_lock(&sig.lock);
 }
 
-static void atfork_parent(void)
+void ctx__signals_fork_parent(void)
 {
 	pthread_mutex_unlock(&sig.lock);
 }
 
-static void atfork_child(void)
+void ctx__signals_fork_child(void)
 {
 	for (int signo = 1; signo < NSIG; signo++) {
 		if (sig.watchers[signo])
@@ -210,9 +214,4 @@ static void atfork_child(void)
 	sig.pipe_r = -1;
 	atomic_store_explicit(&pipe_w, -1, memory_order_relaxed);
 	pthread_mutex_unlock(&sig.lock);
-}
-
-__attribute__((constructor)) static void register_atfork(void)
-{
-	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
