@@ -20,3 +20,9 @@ tests_test_fork_LDADD = libctx.la $(CRITERION_LIBS) -lpthread
 TESTS += tests/test-fork
 endif
 endif
+
+# Soak: threads x contexts for CTX_SOAK_SECONDS (default 5), in every build.
+check_PROGRAMS += tests/soak-contexts
+tests_soak_contexts_CFLAGS = $(AM_CFLAGS) -pthread
+tests_soak_contexts_LDADD = libctx.la -lpthread
+TESTS += tests/soak-contexts
