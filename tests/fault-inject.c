@@ -40,6 +40,15 @@
 
 #include "ctx.h"
 
+#if defined(__SANITIZE_THREAD__)
+/* TSan sleeps a second at every exit by default: one per forked scenario. */
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+	return "atexit_sleep_ms=0";
+}
+#endif
+
 /* --- the wrappers --- */
 
 void *__real_malloc(size_t n);
