@@ -15,6 +15,11 @@
 #ifndef STRESS_H
 #define STRESS_H
 
+/* configure passes it too; this keeps a bare gcc -fsyntax-only honest. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+
 #include <ctx.h>
 
 #include <dirent.h>
