@@ -14,6 +14,8 @@ libctx_la_SOURCES = \
 	lib/value.c \
 	lib/wait.c \
 	lib/after.c \
+	lib/deadline.c \
+	lib/lock.c \
 	lib/describe.c
 libctx_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -pthread
 libctx_la_LDFLAGS = -version-info 0:0:0 \

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/* After-functions: Go's context.AfterFunc. */
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* Sweeping stopped registrations starts at this many entries in a list. */
+#define AFTER_SWEEP_MIN 16
+
+static void after_put(struct ctx_after *a)
+{
+	if (atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) == 1)
+		free(a);
+}
+
+/* Runs the functions of a cancelled subtree; called with no lock held. */
+void ctx__afters_run(struct ctx_after *list)
+{
+	while (list) {
+		struct ctx_after *next = list->next;
+		int pending = AFTER_PENDING;
+
+		if (atomic_compare_exchange_strong_explicit(&list->state, &pending,
+							    AFTER_FIRED,
+							    memory_order_acq_rel,
+							    memory_order_acquire))
+			list->fn(list->arg);
+		after_put(list);
+		list = next;
+	}
+}
+
+/* The context is freed before it was done: its functions never run. */
+void ctx__afters_detach(struct ctx_after *list)
+{
+	while (list) {
+		struct ctx_after *next = list->next;
+		int pending = AFTER_PENDING;
+
+		atomic_compare_exchange_strong_explicit(&list->state, &pending,
+							AFTER_DETACHED,
+							memory_order_acq_rel,
+							memory_order_relaxed);
+		after_put(list);
+		list = next;
+	}
+}
+
+/*
+ * A stopped registration stays in its node's list (the handle cannot reach a
+ * node that may be freed concurrently); adding sweeps them out whenever the
+ * list has doubled since the last sweep, so a long-lived context used with
+ * after_func/after_stop pairs stays bounded at amortised O(1) per call.
+ */
+static void sweep_stopped(struct ctx *n)
+{
+	struct ctx_after **link = &n->node.afters;
+	unsigned int live = 0;
+
+	while (*link) {
+		struct ctx_after *a = *link;
+
+		if (atomic_load_explicit(&a->state, memory_order_acquire) == AFTER_STOPPED) {
+			*link = a->next;
+			after_put(a);
+		} else {
+			link = &a->next;
+			live++;
+		}
+	}
+	n->node.after_count = live;
+	n->node.after_sweep_at = live * 2 > AFTER_SWEEP_MIN ? live * 2 : AFTER_SWEEP_MIN;
+}
+
+CTX_EXPORT int ctx_after_func(ctx_t *ctx, void (*fn)(void *arg), void *arg,
+			      ctx_after_t **ret)
+{
+	struct ctx_after *a;
+	struct ctx *n;
+
+	ctx_assert_return(ctx, -EINVAL);
+	ctx_assert_return(fn, -EINVAL);
+
+	a = malloc(sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->fn = fn;
+	a->arg = arg;
+	a->next = NULL;
+	atomic_init(&a->refs, ret ? 2 : 1);
+	atomic_init(&a->state, AFTER_PENDING);
+
+	n = ctx->owner;
+	if (!n->cancellable) {
+		/* Never done: nothing to register, and stop reports success. */
+		atomic_init(&a->state, AFTER_DETACHED);
+		after_put(a);
+		if (ret)
+			*ret = a;
+		return 0;
+	}
+
+	lock_acquire(&n->node.lock);
+	if (atomic_load_explicit(&n->node.err, memory_order_relaxed)) {
+		lock_release(&n->node.lock);
+		atomic_init(&a->state, AFTER_FIRED);
+		after_put(a);
+		if (ret)
+			*ret = a;
+		/* After publishing *ret: fn may stop (and free) its own handle. */
+		fn(arg);
+		return 0;
+	}
+	if (n->node.after_count >= n->node.after_sweep_at)
+		sweep_stopped(n);
+	a->next = n->node.afters;
+	n->node.afters = a;
+	n->node.after_count++;
+	lock_release(&n->node.lock);
+	if (ret)
+		*ret = a;
+	return 0;
+}
+
+CTX_EXPORT bool ctx_after_stop(ctx_after_t *after)
+{
+	int state = AFTER_PENDING;
+	bool stopped;
+
+	if (!after)
+		return false;
+	if (atomic_compare_exchange_strong_explicit(&after->state, &state, AFTER_STOPPED,
+						    memory_order_acq_rel,
+						    memory_order_acquire))
+		stopped = true;
+	else
+		stopped = state == AFTER_DETACHED;
+	after_put(after);
+	return stopped;
+}

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Cancellation: marking a node and its whole subtree done, then running
+ * their after-functions with no lock held.
+ */
+#include <sys/eventfd.h>
+
+#include "internal.h"
+
+/*
+ * Sets the done state of a locked node, makes its fd readable and moves its
+ * after-functions onto *run.
+ */
+static void mark_done(struct ctx *c, int err, int cause, struct ctx_after **run)
+{
+	int fd;
+
+	c->node.cause = cause;
+	atomic_store_explicit(&c->node.err, err, memory_order_release);
+	fd = atomic_load_explicit(&c->node.fd, memory_order_relaxed);
+	if (fd >= 0)
+		eventfd_write(fd, 1);
+	if (c->node.afters) {
+		struct ctx_after **tail = &c->node.afters;
+
+		while (*tail)
+			tail = &(*tail)->next;
+		*tail = *run;
+		*run = c->node.afters;
+		c->node.afters = NULL;
+		c->node.after_count = 0;
+	}
+}
+
+/* Gives back what a done node holds in the library thread: a timer, a watch. */
+static void release_sources(struct ctx *c)
+{
+	if (c->kind == CTX_DEADLINE)
+		ctx__timer_remove(c);
+	else if (c->kind == CTX_FD_SOURCE)
+		ctx__watch_remove(c);
+}
+
+/*
+ * Cancels the cancellable node c. Returns 0, or -EALREADY if it was done.
+ *
+ * The subtree is walked depth first without recursion: the path from c to
+ * the current node stays locked (ancestor before descendant, the global lock
+ * order), so a concurrent cancel of any node inside the subtree waits until
+ * that node's own subtree is done, as with Go's per-context mutex. Each child
+ * is unlinked as it is visited and, if a reference can still be taken on it,
+ * chained on `held` through its now unused sibling link; the references are
+ * dropped only once every lock is released and every after-function has run.
+ */
+int ctx__cancel(struct ctx *c, int err, int cause)
+{
+	struct ctx_after *run = NULL;
+	struct ctx *held = NULL, *cur, *child, *reg, *next;
+
+	lock_acquire(&c->node.lock);
+	if (atomic_load_explicit(&c->node.err, memory_order_relaxed)) {
+		lock_release(&c->node.lock);
+		return -EALREADY;
+	}
+	mark_done(c, err, cause, &run);
+
+	cur = c;
+	for (;;) {
+		child = cur->node.children;
+		if (child) {
+			ctx__unlink(child);
+			if (!ctx__tryref(child))
+				continue; /* being freed: it finds itself unlinked */
+			lock_acquire(&child->node.lock);
+			if (atomic_load_explicit(&child->node.err, memory_order_relaxed)) {
+				/* Cancelled on its own; its subtree is done too. */
+				lock_release(&child->node.lock);
+				child->node.sibling = held;
+				held = child;
+				continue;
+			}
+			mark_done(child, err, cause, &run);
+			cur = child;
+			continue;
+		}
+		if (cur == c)
+			break;
+		next = cur->parent->owner;
+		lock_release(&cur->node.lock);
+		cur->node.sibling = held;
+		held = cur;
+		cur = next;
+	}
+	lock_release(&c->node.lock);
+
+	/* Leave the parent, so a long-lived parent keeps no finished children. */
+	reg = ctx__registrar(c);
+	if (reg) {
+		lock_acquire(&reg->node.lock);
+		ctx__unlink(c);
+		lock_release(&reg->node.lock);
+	}
+
+	release_sources(c);
+	for (cur = held; cur; cur = cur->node.sibling)
+		release_sources(cur);
+
+	ctx__afters_run(run);
+
+	while (held) {
+		next = held->node.sibling;
+		ctx_unref(held);
+		held = next;
+	}
+	return 0;
+}
+
+CTX_EXPORT int ctx_cancel_cause(ctx_t *ctx, int cause)
+{
+	ctx_assert_return(ctx, -EINVAL);
+	ctx_assert_return(ctx->cancellable, -EINVAL);
+
+	return ctx__cancel(ctx, -ECANCELED, cause ? cause : -ECANCELED);
+}
+
+CTX_EXPORT int ctx_cancel(ctx_t *ctx)
+{
+	return ctx_cancel_cause(ctx, 0);
+}

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private structures and helpers shared by the files of lib/.
+ *
+ * A context is either a *node*, which owns a done state (cancel, deadline
+ * and fd-source contexts, plus the roots and without_cancel contexts, whose
+ * done state never changes), or a *value* context, which borrows the done
+ * state of its nearest node ancestor (its `owner`).
+ *
+ * Cancellable nodes keep their live cancellable children in an intrusive
+ * doubly linked list, protected by the node's lock. Lock order is always
+ * ancestor before descendant, and the library's global timer lock comes
+ * after any node lock.
+ */
+#ifndef CTX_INTERNAL_H
+#define CTX_INTERNAL_H
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "ctx.h"
+#include "lock.h"
+
+#define CTX_EXPORT __attribute__((visibility("default")))
+
+/* Argument check at the API boundary (after systemd's assert_return). */
+#define ctx_assert_return(expr, r)                                                 \
+	do {                                                                        \
+		if (__builtin_expect(!(expr), 0))                                   \
+			return (r);                                                 \
+	} while (0)
+
+/* Monotonic nanoseconds; NS_NEVER is a deadline too far away to fire. */
+#define NS_NEVER INT64_MAX
+#define NS_PER_SEC 1000000000LL
+
+enum ctx_kind {
+	CTX_ROOT,
+	CTX_CANCEL,
+	CTX_DEADLINE,
+	CTX_FD_SOURCE,
+	CTX_WITHOUT_CANCEL,
+	CTX_VALUE,
+};
+
+/*
+ * An after-function registration. It is shared by the node's list and the
+ * caller's handle (two references); `state` decides, by one compare and
+ * swap, whether it fires, is stopped, or is dropped with its context.
+ */
+enum after_state { AFTER_PENDING, AFTER_FIRED, AFTER_STOPPED, AFTER_DETACHED };
+
+struct ctx_after {
+	atomic_int state;
+	atomic_int refs;
+	void (*fn)(void *arg);
+	void *arg;
+	struct ctx_after *next; /* in the node's list, under its lock */
+};
+
+struct ctx {
+	atomic_uint refs;
+	uint8_t kind;             /* enum ctx_kind */
+	bool cancellable;         /* a node whose done state can change */
+	uint32_t gen;             /* fork generation it was made in */
+	struct ctx *parent;       /* holds a reference; NULL for the roots */
+	struct ctx *owner;        /* the node holding our done state */
+	struct ctx *deadline_ctx; /* the deadline node bounding us, or NULL */
+	union {
+		struct {
+			const void *key;
+			void *value;
+			void (*destroy)(void *value);
+		} val;
+		struct {
+			struct ctx_lock lock;
+			atomic_int err;
+			int cause;         /* written before err is released */
+			atomic_int fd;     /* done eventfd, or -1 until asked for */
+			struct ctx *children;
+			/*
+			 * Links in the parent's list; pprev is NULL when not
+			 * linked. Once unlinked by a cancellation, `sibling`
+			 * chains the nodes that cancellation holds.
+			 */
+			struct ctx *sibling;
+			struct ctx **pprev;
+			struct ctx_after *afters;
+			unsigned int after_count;
+			unsigned int after_sweep_at;
+		} node;
+	};
+};
+
+/* A deadline context: a node with a place in the library thread's heap. */
+struct ctx_deadline {
+	struct ctx ctx;
+	int64_t deadline_ns;
+	int heap_index; /* -1: not in the heap */
+	int cause;
+};
+
+/* An fd-source context: a node whose descriptor the library thread watches. */
+struct ctx_source {
+	struct ctx ctx;
+	int fd;       /* our duplicate, -1 once closed */
+	int user_fd;  /* the caller's number, for describe */
+	uint32_t key; /* slot in the watch table + 1; 0: not watched */
+	int cause;
+};
+
+static inline struct ctx_deadline *as_deadline(const struct ctx *c)
+{
+	return (struct ctx_deadline *)c;
+}
+
+static inline struct ctx_source *as_source(const struct ctx *c)
+{
+	return (struct ctx_source *)c;
+}
+#define NODE_CTX_SIZE offsetof(struct ctx, node.timer)
+
+/* tree.c */
+extern atomic_uint ctx__fork_gen;
+struct ctx *ctx__node_new(struct ctx *parent, enum ctx_kind kind, size_t size);
+void ctx__node_free(struct ctx *c);
+struct ctx *ctx__registrar(const struct ctx *c);
+void ctx__link(struct ctx *reg, struct ctx *c);
+void ctx__unlink(struct ctx *c);
+void ctx__born_done(struct ctx *c, int err, int cause);
+bool ctx__tryref(struct ctx *c);
+
+static inline bool ctx__is_root(const struct ctx *c)
+{
+	return c->kind == CTX_ROOT;
+}
+
+static inline int ctx__err(const struct ctx *c)
+{
+	return atomic_load_explicit(&c->owner->node.err, memory_order_acquire);
+}
+
+/* cancel.c */
+int ctx__cancel(struct ctx *c, int err, int cause);
+
+/* after.c */
+void ctx__afters_run(struct ctx_after *list);
+void ctx__afters_detach(struct ctx_after *list);
+
+/* timer.c: the library thread, its timer heap and its fd watches. */
+int ctx__thread_start(void);
+bool ctx__in_library_thread(void);
+int ctx__timer_add(struct ctx *c);
+void ctx__timer_remove(struct ctx *c);
+int ctx__watch_add(struct ctx *c, uint32_t events);
+void ctx__watch_remove(struct ctx *c);
+
+/* fd.c */
+int ctx__never_fd(void);
+
+/* deadline.c */
+int64_t ctx__now_ns(void);
+int64_t ctx__ns_from_now(uint64_t ns);
+
+#endif

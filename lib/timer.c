@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The library thread: one timerfd driving a min-heap of every deadline in
+ * the process, and one epoll set watching the descriptors of ctx_with_fd
+ * contexts. This file holds the library's only global mutable state.
+ *
+ * The thread takes a reference on a context (under the global lock) before
+ * cancelling it, and a context whose last reference is dropped leaves the
+ * heap and the watch table under the same lock, so the thread never touches
+ * a freed context. Epoll events name a watch by slot and sequence number,
+ * never by pointer: an event already read for a watch that is gone is
+ * recognised as stale.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define TIMER_EVENT UINT64_MAX
+#define EVENTS_PER_WAKE 64
+
+struct watch_slot {
+	struct ctx *ctx;    /* NULL when free */
+	uint32_t seq;       /* bumped on every reuse */
+	uint32_t next_free; /* free list, by index + 1 */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	bool running;
+	int timerfd;
+	int epfd;
+	int64_t armed_ns; /* what the timerfd is set to; NS_NEVER: disarmed */
+	struct ctx **heap;
+	size_t heap_len, heap_cap;
+	struct watch_slot *slots;
+	uint32_t slots_len, slots_cap, free_slot;
+} lib = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.timerfd = -1,
+	.epfd = -1,
+	.armed_ns = NS_NEVER,
+};
+
+static atomic_bool running_fast; /* lib.running, readable without the lock */
+static _Thread_local bool in_library_thread;
+
+bool ctx__in_library_thread(void)
+{
+	return in_library_thread;
+}
+
+/* --- the heap, under lib.lock --- */
+
+static bool heap_before(size_t a, size_t b)
+{
+	return as_deadline(lib.heap[a])->deadline_ns < as_deadline(lib.heap[b])->deadline_ns;
+}
+
+static void heap_set(size_t i, struct ctx *c)
+{
+	lib.heap[i] = c;
+	as_deadline(c)->heap_index = (int)i;
+}
+
+static void heap_swap(size_t a, size_t b)
+{
+	struct ctx *t = lib.heap[a];
+
+	heap_set(a, lib.heap[b]);
+	heap_set(b, t);
+}
+
+static void heap_up(size_t i)
+{
+	while (i > 0 && heap_before(i, (i - 1) / 2)) {
+		heap_swap(i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static void heap_down(size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+
+		if (l < lib.heap_len && heap_before(l, m))
+			m = l;
+		if (r < lib.heap_len && heap_before(r, m))
+			m = r;
+		if (m == i)
+			return;
+		heap_swap(i, m);
+		i = m;
+	}
+}
+
+static void heap_delete(size_t i)
+{
+	as_deadline(lib.heap[i])->heap_index = -1;
+	if (--lib.heap_len == i)
+		return;
+	heap_set(i, lib.heap[lib.heap_len]);
+	heap_up(i);
+	heap_down(i);
+}
+
+static void arm(int64_t ns)
+{
+	struct itimerspec its = { 0 };
+
+	if (ns == lib.armed_ns)
+		return;
+	if (ns != NS_NEVER) {
+		/* An all-zero it_value would disarm instead. */
+		int64_t at = ns > 0 ? ns : 1;
+
+		its.it_value.tv_sec = at / NS_PER_SEC;
+		its.it_value.tv_nsec = at % NS_PER_SEC;
+	}
+	if (timerfd_settime(lib.timerfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+		lib.armed_ns = ns;
+}
+
+/* --- the thread --- */
+
+static void expire(void)
+{
+	uint64_t ticks;
+	int64_t now;
+
+	if (read(lib.timerfd, &ticks, sizeof(ticks)) < 0) {
+		/* EAGAIN: a re-arm raced the expiry; check the heap anyway. */
+	}
+	pthread_mutex_lock(&lib.lock);
+	lib.armed_ns = NS_NEVER; /* it fired, so it is disarmed */
+	now = ctx__now_ns();
+	while (lib.heap_len && as_deadline(lib.heap[0])->deadline_ns <= now) {
+		struct ctx *c = lib.heap[0];
+
+		heap_delete(0);
+		if (!ctx__tryref(c))
+			continue; /* being freed */
+		pthread_mutex_unlock(&lib.lock);
+		ctx__cancel(c, -ETIMEDOUT, as_deadline(c)->cause);
+		ctx_unref(c);
+		pthread_mutex_lock(&lib.lock);
+		now = ctx__now_ns();
+	}
+	arm(lib.heap_len ? as_deadline(lib.heap[0])->deadline_ns : NS_NEVER);
+	pthread_mutex_unlock(&lib.lock);
+}
+
+static void fire_watch(uint64_t data)
+{
+	uint32_t index = (uint32_t)data, seq = (uint32_t)(data >> 32);
+	struct ctx *c = NULL;
+
+	pthread_mutex_lock(&lib.lock);
+	if (index < lib.slots_len && lib.slots[index].seq == seq && lib.slots[index].ctx &&
+	    ctx__tryref(lib.slots[index].ctx))
+		c = lib.slots[index].ctx;
+	pthread_mutex_unlock(&lib.lock);
+	if (c) {
+		ctx__cancel(c, -ECANCELED, as_source(c)->cause);
+		ctx_unref(c);
+	}
+}
+
+static void *library_thread(void *arg)
+{
+	struct epoll_event events[EVENTS_PER_WAKE];
+	int epfd = (int)(intptr_t)arg;
+
+	in_library_thread = true;
+	for (;;) {
+		int n = epoll_wait(epfd, events, EVENTS_PER_WAKE, -1);
+
+		for (int i = 0; i < n; i++) {
+			if (events[i].data.u64 == TIMER_EVENT)
+				expire();
+			else
+				fire_watch(events[i].data.u64);
+		}
+	}
+	return NULL;
+}
+
+/*
+ * fork(): the child gets none of our threads, and the parent's timerfd and
+ * epoll set are kernel objects shared with it. Forget them (closing only the
+ * child's copies) and start afresh on the child's first need; contexts of
+ * the older generation are only ever freed (tree.c).
+ */
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&lib.lock);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&lib.lock);
+}
+
+static void atfork_child(void)
+{
+	atomic_fetch_add_explicit(&ctx__fork_gen, 1, memory_order_relaxed);
+	if (lib.timerfd >= 0)
+		close(lib.timerfd);
+	if (lib.epfd >= 0)
+		close(lib.epfd);
+	lib.timerfd = lib.epfd = -1;
+	lib.running = false;
+	atomic_store_explicit(&running_fast, false, memory_order_relaxed);
+	lib.armed_ns = NS_NEVER;
+	lib.heap_len = 0;
+	lib.slots_len = 0;
+	lib.free_slot = 0;
+	pthread_mutex_unlock(&lib.lock);
+}
+
+__attribute__((constructor)) static void register_atfork(void)
+{
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+static int start_locked(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TIMER_EVENT };
+	sigset_t all, old;
+	pthread_attr_t attr;
+	pthread_t thread;
+	int r;
+
+	lib.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (lib.timerfd < 0)
+		return -errno;
+	lib.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (lib.epfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (epoll_ctl(lib.epfd, EPOLL_CTL_ADD, lib.timerfd, &ev) < 0) {
+		r = -errno;
+		goto fail;
+	}
+
+	/* Every signal blocked: the thread must never run a signal handler. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	r = -pthread_create(&thread, &attr, library_thread, (void *)(intptr_t)lib.epfd);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r < 0)
+		goto fail;
+	pthread_setname_np(thread, "ctx-timer");
+	lib.running = true;
+	atomic_store_explicit(&running_fast, true, memory_order_release);
+	return 0;
+fail:
+	if (lib.epfd >= 0)
+		close(lib.epfd);
+	close(lib.timerfd);
+	lib.timerfd = lib.epfd = -1;
+	return r;
+}
+
+/* Starts the library thread on the first deadline or fd-source context. */
+int ctx__thread_start(void)
+{
+	int r = 0;
+
+	if (atomic_load_explicit(&running_fast, memory_order_acquire))
+		return 0;
+	pthread_mutex_lock(&lib.lock);
+	if (!lib.running)
+		r = start_locked();
+	pthread_mutex_unlock(&lib.lock);
+	return r;
+}
+
+/* --- deadlines --- */
+
+int ctx__timer_add(struct ctx *c)
+{
+	int64_t deadline = as_deadline(c)->deadline_ns;
+
+	pthread_mutex_lock(&lib.lock);
+	if (lib.heap_len == lib.heap_cap) {
+		size_t cap = lib.heap_cap ? 2 * lib.heap_cap : 64;
+		struct ctx **heap = realloc(lib.heap, cap * sizeof(*heap));
+
+		if (!heap) {
+			pthread_mutex_unlock(&lib.lock);
+			return -ENOMEM;
+		}
+		lib.heap = heap;
+		lib.heap_cap = cap;
+	}
+	heap_set(lib.heap_len++, c);
+	heap_up(lib.heap_len - 1);
+	/* Re-arm only when the earliest deadline moves earlier. */
+	if (deadline < lib.armed_ns)
+		arm(deadline);
+	pthread_mutex_unlock(&lib.lock);
+	return 0;
+}
+
+void ctx__timer_remove(struct ctx *c)
+{
+	pthread_mutex_lock(&lib.lock);
+	if (as_deadline(c)->heap_index >= 0)
+		heap_delete((size_t)as_deadline(c)->heap_index);
+	pthread_mutex_unlock(&lib.lock);
+}
+
+/* --- fd sources --- */
+
+int ctx__watch_add(struct ctx *c, uint32_t events)
+{
+	struct epoll_event ev = { .events = events | EPOLLONESHOT };
+	uint32_t index;
+
+	pthread_mutex_lock(&lib.lock);
+	if (lib.free_slot) {
+		index = lib.free_slot - 1;
+	} else {
+		if (lib.slots_len == lib.slots_cap) {
+			uint32_t cap = lib.slots_cap ? 2 * lib.slots_cap : 16;
+			struct watch_slot *slots = realloc(lib.slots, cap * sizeof(*slots));
+
+			if (!slots) {
+				pthread_mutex_unlock(&lib.lock);
+				return -ENOMEM;
+			}
+			lib.slots = slots;
+			lib.slots_cap = cap;
+		}
+		index = lib.slots_len;
+		lib.slots[index].seq = 0;
+		lib.slots[index].next_free = 0;
+	}
+	ev.data.u64 = (uint64_t)(lib.slots[index].seq + 1) << 32 | index;
+	if (epoll_ctl(lib.epfd, EPOLL_CTL_ADD, as_source(c)->fd, &ev) < 0) {
+		int r = -errno;
+
+		pthread_mutex_unlock(&lib.lock);
+		return r;
+	}
+	if (index == lib.slots_len)
+		lib.slots_len++;
+	else
+		lib.free_slot = lib.slots[index].next_free;
+	lib.slots[index].seq++;
+	lib.slots[index].ctx = c;
+	as_source(c)->key = index + 1;
+	pthread_mutex_unlock(&lib.lock);
+	return 0;
+}
+
+/* Stops watching c's descriptor and closes our duplicate of it. */
+void ctx__watch_remove(struct ctx *c)
+{
+	int fd;
+
+	pthread_mutex_lock(&lib.lock);
+	fd = as_source(c)->fd;
+	as_source(c)->fd = -1;
+	if (as_source(c)->key) {
+		struct watch_slot *slot = &lib.slots[as_source(c)->key - 1];
+
+		epoll_ctl(lib.epfd, EPOLL_CTL_DEL, fd, NULL);
+		slot->ctx = NULL;
+		slot->next_free = lib.free_slot;
+		lib.free_slot = as_source(c)->key;
+		as_source(c)->key = 0;
+	}
+	pthread_mutex_unlock(&lib.lock);
+	if (fd >= 0)
+		close(fd);
+}

@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The tree: the two roots, deriving cancel and without_cancel children,
+ * reference counting and freeing, and the cheap observers.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/*
+ * Bumped in the child after fork(): a context made in an earlier generation
+ * belongs to the parent process, and the child only frees it, never touching
+ * locks, lists or kernel objects it shares with the parent.
+ */
+atomic_uint ctx__fork_gen;
+
+#define ROOT_INIT(self)                                                             \
+	{                                                                           \
+		.kind = CTX_ROOT, .owner = &(self),                                 \
+		.node = { .fd = -1 },                                               \
+	}
+
+static struct ctx background_ctx = ROOT_INIT(background_ctx);
+static struct ctx todo_ctx = ROOT_INIT(todo_ctx);
+
+CTX_EXPORT ctx_t *ctx_background(void)
+{
+	return &background_ctx;
+}
+
+CTX_EXPORT ctx_t *ctx_todo(void)
+{
+	return &todo_ctx;
+}
+
+/*
+ * Allocates a node child of `parent` holding a reference on it. The caller
+ * links it (or marks it born done) before anyone else can see it.
+ */
+struct ctx *ctx__node_new(struct ctx *parent, enum ctx_kind kind, size_t size)
+{
+	struct ctx *c = malloc(size);
+
+	if (!c)
+		return NULL;
+	memset(c, 0, size);
+	atomic_init(&c->refs, 1);
+	c->kind = kind;
+	c->cancellable = kind != CTX_WITHOUT_CANCEL;
+	c->gen = atomic_load_explicit(&ctx__fork_gen, memory_order_relaxed);
+	c->parent = ctx_ref(parent);
+	c->owner = c;
+	c->deadline_ctx = kind == CTX_WITHOUT_CANCEL ? NULL : parent->deadline_ctx;
+	atomic_init(&c->node.fd, -1);
+	return c;
+}
+
+/* The node a new cancellable child of `c` registers with, if any. */
+struct ctx *ctx__registrar(const struct ctx *c)
+{
+	struct ctx *owner = c->parent->owner;
+
+	return owner->cancellable ? owner : NULL;
+}
+
+/* Called with reg's lock held, reg not done. */
+void ctx__link(struct ctx *reg, struct ctx *c)
+{
+	c->node.sibling = reg->node.children;
+	if (c->node.sibling)
+		c->node.sibling->node.pprev = &c->node.sibling;
+	reg->node.children = c;
+	c->node.pprev = &reg->node.children;
+}
+
+/* Called with the registrar's lock held. */
+void ctx__unlink(struct ctx *c)
+{
+	if (!c->node.pprev)
+		return;
+	*c->node.pprev = c->node.sibling;
+	if (c->node.sibling)
+		c->node.sibling->node.pprev = c->node.pprev;
+	c->node.pprev = NULL;
+	c->node.sibling = NULL;
+}
+
+/* Marks an unpublished node done at birth. */
+void ctx__born_done(struct ctx *c, int err, int cause)
+{
+	c->node.cause = cause;
+	atomic_store_explicit(&c->node.err, err, memory_order_release);
+}
+
+/* Takes a reference unless the context is already being freed. */
+bool ctx__tryref(struct ctx *c)
+{
+	unsigned int refs = atomic_load_explicit(&c->refs, memory_order_relaxed);
+
+	do {
+		if (refs == 0)
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(&c->refs, &refs, refs + 1,
+							memory_order_acquire,
+							memory_order_relaxed));
+	return true;
+}
+
+static bool from_this_process(const struct ctx *c)
+{
+	return c->gen == atomic_load_explicit(&ctx__fork_gen, memory_order_relaxed);
+}
+
+/* Frees c, whose last reference is gone; returns its parent to release. */
+static struct ctx *destroy(struct ctx *c)
+{
+	struct ctx *parent = c->parent;
+
+	if (c->kind == CTX_VALUE) {
+		if (c->val.destroy)
+			c->val.destroy(c->val.value);
+		free(c);
+		return parent;
+	}
+	if (c->cancellable && from_this_process(c)) {
+		struct ctx *reg = ctx__registrar(c);
+
+		if (reg) {
+			lock_acquire(&reg->node.lock);
+			ctx__unlink(c);
+			lock_release(&reg->node.lock);
+		}
+		if (c->kind == CTX_DEADLINE)
+			ctx__timer_remove(c);
+		else if (c->kind == CTX_FD_SOURCE)
+			ctx__watch_remove(c);
+	} else if (c->kind == CTX_FD_SOURCE && as_source(c)->fd >= 0) {
+		close(as_source(c)->fd);
+	}
+	ctx__afters_detach(c->node.afters);
+	if (atomic_load_explicit(&c->node.fd, memory_order_relaxed) >= 0)
+		close(atomic_load_explicit(&c->node.fd, memory_order_relaxed));
+	free(c);
+	return parent;
+}
+
+/* Frees a node that was never published (an error path of a constructor). */
+void ctx__node_free(struct ctx *c)
+{
+	ctx_unref(destroy(c));
+}
+
+CTX_EXPORT ctx_t *ctx_ref(ctx_t *ctx)
+{
+	if (ctx && !ctx__is_root(ctx))
+		atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
+	return ctx;
+}
+
+/* Iterative, so freeing a million-deep chain needs no stack. */
+CTX_EXPORT ctx_t *ctx_unref(ctx_t *ctx)
+{
+	while (ctx && !ctx__is_root(ctx)) {
+		if (atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) != 1)
+			break;
+		ctx = destroy(ctx);
+	}
+	return NULL;
+}
+
+CTX_EXPORT int ctx_with_cancel(ctx_t *parent, ctx_t **ret)
+{
+	struct ctx *c, *reg;
+
+	ctx_assert_return(parent, -EINVAL);
+	ctx_assert_return(ret, -EINVAL);
+
+	c = ctx__node_new(parent, CTX_CANCEL, sizeof(struct ctx));
+	if (!c)
+		return -ENOMEM;
+	reg = ctx__registrar(c);
+	if (reg) {
+		lock_acquire(&reg->node.lock);
+		if (atomic_load_explicit(&reg->node.err, memory_order_relaxed))
+			ctx__born_done(c, reg->node.err, reg->node.cause);
+		else
+			ctx__link(reg, c);
+		lock_release(&reg->node.lock);
+	}
+	*ret = c;
+	return 0;
+}
+
+CTX_EXPORT int ctx_without_cancel(ctx_t *parent, ctx_t **ret)
+{
+	struct ctx *c;
+
+	ctx_assert_return(parent, -EINVAL);
+	ctx_assert_return(ret, -EINVAL);
+
+	c = ctx__node_new(parent, CTX_WITHOUT_CANCEL, sizeof(struct ctx));
+	if (!c)
+		return -ENOMEM;
+	*ret = c;
+	return 0;
+}
+
+CTX_EXPORT int ctx_err(const ctx_t *ctx)
+{
+	ctx_assert_return(ctx, -EINVAL);
+	return ctx__err(ctx);
+}
+
+CTX_EXPORT int ctx_cause(const ctx_t *ctx)
+{
+	ctx_assert_return(ctx, -EINVAL);
+	if (!ctx__err(ctx))
+		return 0;
+	return ctx->owner->node.cause;
+}

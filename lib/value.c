@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/* Values: request-scoped data looked up by key identity up the chain. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+CTX_EXPORT int ctx_with_value(ctx_t *parent, const void *key, void *value,
+			      void (*destroy)(void *value), ctx_t **ret)
+{
+	struct ctx *c;
+
+	ctx_assert_return(parent, -EINVAL);
+	ctx_assert_return(key, -EINVAL);
+	ctx_assert_return(ret, -EINVAL);
+
+	c = malloc(sizeof(struct ctx));
+	if (!c)
+		return -ENOMEM;
+	memset(c, 0, sizeof(struct ctx));
+	atomic_init(&c->refs, 1);
+	c->kind = CTX_VALUE;
+	c->gen = atomic_load_explicit(&ctx__fork_gen, memory_order_relaxed);
+	c->parent = ctx_ref(parent);
+	/* Our done state, fd and deadline are those of the parent's owner. */
+	c->owner = parent->owner;
+	c->deadline_ctx = parent->deadline_ctx;
+	c->val.key = key;
+	c->val.value = value;
+	c->val.destroy = destroy;
+	*ret = c;
+	return 0;
+}
+
+CTX_EXPORT void *ctx_value(const ctx_t *ctx, const void *key)
+{
+	for (; ctx; ctx = ctx->parent)
+		if (ctx->kind == CTX_VALUE && ctx->val.key == key)
+			return ctx->val.value;
+	return NULL;
+}

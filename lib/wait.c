@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/* Waiting: blocking until a context is done, a time passes or an fd is ready. */
+#include <poll.h>
+
+#include "internal.h"
+
+/*
+ * Waits until ctx is done (returns its error), `until` passes (returns 0)
+ * or `fd` reports `events` (returns the revents). The deadline is honoured
+ * here too: a waiter that sees it pass before the library thread has acted
+ * cancels the deadline context itself, so its result and ctx_err agree.
+ */
+static int wait_for(struct ctx *ctx, int64_t until, int fd, short events)
+{
+	struct ctx *bound = ctx->deadline_ctx;
+	struct pollfd pfd[2];
+	nfds_t nfds = 0;
+	int err;
+
+	for (;;) {
+		int64_t now, wake, deadline = bound ? as_deadline(bound)->deadline_ns : NS_NEVER;
+		struct timespec timeout;
+
+		err = ctx__err(ctx);
+		if (err)
+			return err;
+		now = ctx__now_ns();
+		if (deadline <= now) {
+			ctx__cancel(bound, -ETIMEDOUT, as_deadline(bound)->cause);
+			return ctx__err(ctx);
+		}
+		if (until <= now)
+			return 0;
+		if (ctx__in_library_thread())
+			return -EDEADLK;
+
+		if (nfds == 0) {
+			if (ctx->owner->cancellable) {
+				int done_fd = ctx_fd(ctx);
+
+				if (done_fd < 0)
+					return done_fd;
+				pfd[nfds++] = (struct pollfd){ .fd = done_fd, .events = POLLIN };
+			}
+			if (fd >= 0)
+				pfd[nfds++] = (struct pollfd){ .fd = fd, .events = events };
+		}
+		wake = deadline < until ? deadline : until;
+		timeout.tv_sec = (wake - now) / NS_PER_SEC;
+		timeout.tv_nsec = (wake - now) % NS_PER_SEC;
+		if (ppoll(nfds ? pfd : NULL, nfds, wake == NS_NEVER ? NULL : &timeout, NULL) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -errno;
+		}
+		if (fd >= 0 && pfd[nfds - 1].revents) {
+			if (ctx__err(ctx))
+				return ctx__err(ctx);
+			if (pfd[nfds - 1].revents & POLLNVAL)
+				return -EBADF;
+			return pfd[nfds - 1].revents;
+		}
+	}
+}
+
+CTX_EXPORT int ctx_wait(ctx_t *ctx)
+{
+	ctx_assert_return(ctx, -EINVAL);
+	return wait_for(ctx, NS_NEVER, -1, 0);
+}
+
+CTX_EXPORT int ctx_sleep(ctx_t *ctx, uint64_t ns)
+{
+	ctx_assert_return(ctx, -EINVAL);
+	return wait_for(ctx, ctx__ns_from_now(ns), -1, 0);
+}
+
+CTX_EXPORT int ctx_poll(ctx_t *ctx, int fd, short events)
+{
+	ctx_assert_return(ctx, -EINVAL);
+	ctx_assert_return(fd >= 0, -EBADF);
+	return wait_for(ctx, NS_NEVER, fd, events);
+}
