@@ -233,7 +233,7 @@ static void test_register(void)
 			pthread_join(b, NULL);
 		pthread_barrier_destroy(&rr->start);
 		/* The deadline may not have passed yet: the context ends it. */
-		CHECK(ctx_wait(rr->ctx) == (rr->timer ? -ETIMEDOUT : -ECANCELED),
+		CHECK(wait_done(rr->ctx, 5000) == (rr->timer ? -ETIMEDOUT : -ECANCELED),
 		      "err %s", errname(ctx_err(rr->ctx)));
 		for (int i = 0; i < NREG; i++) {
 			bool stopped = rr->stopped[i];

@@ -124,10 +124,10 @@ static void expiry_check(struct expiry_round *er, int i)
 	}
 	CHECK(ctx_cause(t) == want_cause, "cause %d, want %d", ctx_cause(t), want_cause);
 	/* The timer thread may still be propagating an expiry: wait for it. */
-	CHECK(ctx_wait(er->d[i]) == e && ctx_cause(er->d[i]) == ctx_cause(t),
+	CHECK(wait_done(er->d[i], 5000) == e && ctx_cause(er->d[i]) == ctx_cause(t),
 	      "later-deadline child: %s %d, parent %s %d", errname(ctx_err(er->d[i])),
 	      ctx_cause(er->d[i]), errname(e), ctx_cause(t));
-	CHECK(ctx_wait(er->g[i]) == e && ctx_cause(er->g[i]) == ctx_cause(t),
+	CHECK(wait_done(er->g[i], 5000) == e && ctx_cause(er->g[i]) == ctx_cause(t),
 	      "cancel child: %s %d, parent %s %d", errname(ctx_err(er->g[i])),
 	      ctx_cause(er->g[i]), errname(e), ctx_cause(t));
 	CHECK(ctx_deadline(t, &dt) && ctx_deadline(er->d[i], &dd) &&

@@ -253,7 +253,7 @@ struct src_round {
 /* How many descriptors of this process refer to the pipe. */
 static int fds_on_pipe(ino_t ino)
 {
-	char want[64], path[64], link[64];
+	char want[64], link[64];
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *e;
 	int n = 0;
@@ -266,8 +266,7 @@ static int fds_on_pipe(ino_t ino)
 
 		if (e->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
-		len = readlink(path, link, sizeof(link) - 1);
+		len = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
 		if (len < 0)
 			continue;
 		link[len] = '\0';
@@ -378,7 +377,7 @@ static void src_check(struct src *s, int i)
 		CHECK(e == -ECANCELED && ctx_cause(s->ctx) == want,
 		      "source %d (mode %d): err %s cause %d, want %d", i, s->mode,
 		      errname(e), ctx_cause(s->ctx), want);
-		CHECK(ctx_wait(s->child) == e && ctx_cause(s->child) == ctx_cause(s->ctx),
+		CHECK(wait_done(s->child, 5000) == e && ctx_cause(s->child) == ctx_cause(s->ctx),
 		      "child inherits: %s %d", errname(ctx_err(s->child)), ctx_cause(s->child));
 	}
 	/* Done or freed: the duplicate is closed, only ours remain. */

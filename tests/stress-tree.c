@@ -121,7 +121,7 @@ static void derive_one(struct derive_round *rd, int id, long i, uint32_t *seed)
 			      ctx_cause(c) == TIMER_CAUSE,
 			      "kind %d err %s cause %d", kind, errname(e), ctx_cause(c));
 		/* Someone else cancelled: they may still be propagating. */
-		CHECK(ctx_wait(g) == e && ctx_cause(g) == ctx_cause(c),
+		CHECK(wait_done(g, 5000) == e && ctx_cause(g) == ctx_cause(c),
 		      "grandchild inherits: err %s cause %d, parent %s %d",
 		      errname(ctx_err(g)), ctx_cause(g), errname(e), ctx_cause(c));
 	}

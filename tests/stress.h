@@ -236,6 +236,20 @@ static inline int fd_readable(int fd, int timeout_ms)
 	return r > 0 && (p.revents & POLLIN);
 }
 
+/*
+ * ctx_wait, bounded: a context the library forgot to cancel must fail the
+ * check, not hang the program. Returns ctx_err after at most timeout_ms.
+ */
+static inline int wait_done(ctx_t *c, int timeout_ms)
+{
+	int fd = ctx_fd(c);
+
+	if (fd < 0)
+		return fd;
+	fd_readable(fd, timeout_ms);
+	return ctx_err(c);
+}
+
 /* Wait (bounded) until *v reaches want; returns the last value seen. */
 static inline long wait_atomic_long(atomic_long *v, long want, uint64_t max_ns)
 {
