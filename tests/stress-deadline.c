@@ -140,7 +140,7 @@ static void test_expiry(void)
 {
 	long rounds = scaled(300, 20);
 
-	for (long round = 0; round < rounds; round++) {
+	for (long round = 0; round < rounds && !stress_failing(); round++) {
 		struct expiry_round er = { 0 };
 		struct expiry_canceller c[NCANCEL];
 		pthread_t observer;
@@ -222,7 +222,7 @@ static void test_unref(void)
 {
 	long rounds = scaled(300, 20), stopped = 0, ran = 0, regs = 0;
 
-	for (long round = 0; round < rounds; round++) {
+	for (long round = 0; round < rounds && !stress_failing(); round++) {
 		struct unref_round *ur = calloc(1, sizeof(*ur));
 		pthread_t a, b;
 		bool ok = true;
@@ -342,7 +342,7 @@ static void test_waiters(void)
 
 	if (!CHECK(pipe2(p, O_CLOEXEC) == 0, "pipe"))
 		return;
-	for (long round = 0; round < rounds; round++) {
+	for (long round = 0; round < rounds && !stress_failing(); round++) {
 		struct wait_round wr = { .pipe_r = p[0], .cancel = round & 1 };
 		struct waiter w[NWAIT];
 		pthread_t c;

@@ -116,7 +116,7 @@ static void test_fd_cancel(void)
 {
 	long rounds = scaled(1000, 20);
 
-	for (long round = 0; round < rounds; round++) {
+	for (long round = 0; round < rounds && !stress_failing(); round++) {
 		struct fd_round fr = { .cancel_parent = round & 1 };
 		struct fd_thread t[NFDTHREAD];
 		ctx_t *root = NULL;
@@ -202,7 +202,7 @@ static void test_wake(void)
 {
 	long rounds = scaled(500, 20);
 
-	for (long round = 0; round < rounds; round++) {
+	for (long round = 0; round < rounds && !stress_failing(); round++) {
 		struct wake w = { 0 };
 		pthread_t t[NPOLLER];
 		ctx_t *root = NULL;
@@ -391,7 +391,7 @@ static void test_sources(void)
 {
 	long rounds = scaled(300, 10);
 
-	for (long round = 0; round < rounds; round++) {
+	for (long round = 0; round < rounds && !stress_failing(); round++) {
 		struct src_round sr = { 0 };
 		pthread_t w, c;
 		int made = 0;

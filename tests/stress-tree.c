@@ -179,7 +179,7 @@ static void test_derive(void)
 {
 	long rounds = 8, iters = scaled(3000, 100);
 
-	for (long round = 0; round < rounds; round++) {
+	for (long round = 0; round < rounds && !stress_failing(); round++) {
 		struct derive_worker w[DERIVE_WORKERS];
 		struct derive_round rd = {
 			.iters = iters,
@@ -459,7 +459,7 @@ static void test_share(void)
 {
 	long rounds = 10, iters = scaled(4000, 100);
 
-	for (long round = 0; round < rounds; round++) {
+	for (long round = 0; round < rounds && !stress_failing(); round++) {
 		struct share_worker w[SHARE_THREADS];
 		struct share sh = { .iters = iters };
 		ctx_t *root = NULL;

@@ -96,6 +96,15 @@ static inline void stress_violation(const char *file, int line, const char *expr
 		check_ok_;                                                    \
 	})
 
+/*
+ * Round loops stop at the first failing round: one is enough to report,
+ * and every later one would wait out its bounded waits again.
+ */
+static inline bool stress_failing(void)
+{
+	return atomic_load(&stress_violations) != 0;
+}
+
 /* Close the current test: one TAP line from the violations since the last. */
 static inline void stress_result(const char *name)
 {
