@@ -157,10 +157,12 @@ struct reg_round {
 	ctx_t *ctx;
 	bool timer;		/* a 1 ms deadline ends it, not a cancel */
 	atomic_int ran[NREG];
-	ctx_after_t *h[NREG];
+	ctx_after_t *h[NREG];	/* kept by the registrar, stopped at the end */
+	_Atomic(ctx_after_t *) pass[NREG];	/* handed to the stopper thread */
 	bool stopped[NREG];
 	pthread_barrier_t start;
 	atomic_int registered;
+	atomic_bool registrar_done;
 };
 
 static void count_fn(void *arg)
@@ -168,6 +170,11 @@ static void count_fn(void *arg)
 	atomic_fetch_add((atomic_int *)arg, 1);
 }
 
+/*
+ * A third of the registrations keep no handle, a third are stopped at the
+ * end, a third by another thread as soon as they exist: that stop races the
+ * cancel, and the registrar sweeping stopped entries out of the list.
+ */
 static void *reg_registrar(void *arg)
 {
 	struct reg_round *rr = arg;
@@ -175,8 +182,8 @@ static void *reg_registrar(void *arg)
 	pthread_barrier_wait(&rr->start);
 	for (int i = 0; i < NREG; i++) {
 		bool done = ctx_err(rr->ctx) != 0;
-		ctx_after_t **hp = i % 3 == 2 ? NULL : &rr->h[i];
-		int r = ctx_after_func(rr->ctx, count_fn, &rr->ran[i], hp);
+		ctx_after_t *h = NULL;
+		int r = ctx_after_func(rr->ctx, count_fn, &rr->ran[i], i % 3 == 2 ? NULL : &h);
 
 		if (!CHECK(r == 0, "after_func: %d", r))
 			continue;
@@ -184,11 +191,30 @@ static void *reg_registrar(void *arg)
 		if (done)
 			CHECK(atomic_load(&rr->ran[i]) == 1,
 			      "registered on a done context but not run on return");
-		/* Stop some right away, racing the cancel. */
-		if (i % 3 == 1) {
-			rr->stopped[i] = ctx_after_stop(rr->h[i]);
-			rr->h[i] = NULL;
-		}
+		if (i % 3 == 0)
+			rr->h[i] = h;
+		else if (i % 3 == 1)
+			atomic_store(&rr->pass[i], h);
+	}
+	atomic_store(&rr->registrar_done, true);
+	return NULL;
+}
+
+static void *reg_stopper(void *arg)
+{
+	struct reg_round *rr = arg;
+
+	pthread_barrier_wait(&rr->start);
+	for (int i = 1; i < NREG; i += 3) {
+		ctx_after_t *h;
+
+		while (!(h = atomic_exchange(&rr->pass[i], NULL)) &&
+		       !atomic_load(&rr->registrar_done))
+			sched_yield();
+		if (!h)
+			h = atomic_exchange(&rr->pass[i], NULL);
+		if (h)
+			rr->stopped[i] = ctx_after_stop(h);
 	}
 	return NULL;
 }
@@ -212,7 +238,7 @@ static void test_register(void)
 
 	for (long round = 0; round < rounds && !stress_failing(); round++) {
 		struct reg_round *rr = calloc(1, sizeof(*rr));
-		pthread_t a, b;
+		pthread_t a, b, c;
 		int r;
 
 		if (!CHECK(rr, "calloc"))
@@ -224,14 +250,16 @@ static void test_register(void)
 			r = ctx_with_cancel(ctx_background(), &rr->ctx);
 		if (!CHECK(r == 0, "context"))
 			return;
-		pthread_barrier_init(&rr->start, NULL, rr->timer ? 2 : 3);
+		pthread_barrier_init(&rr->start, NULL, rr->timer ? 3 : 4);
 		pthread_create(&a, NULL, reg_registrar, rr);
+		pthread_create(&b, NULL, reg_stopper, rr);
 		if (!rr->timer)
-			pthread_create(&b, NULL, reg_canceller, rr);
+			pthread_create(&c, NULL, reg_canceller, rr);
 		pthread_barrier_wait(&rr->start);
 		pthread_join(a, NULL);
+		pthread_join(b, NULL);
 		if (!rr->timer)
-			pthread_join(b, NULL);
+			pthread_join(c, NULL);
 		pthread_barrier_destroy(&rr->start);
 		/* The deadline may not have passed yet: the context ends it. */
 		CHECK(wait_done(rr->ctx, 5000) == (rr->timer ? -ETIMEDOUT : -ECANCELED),

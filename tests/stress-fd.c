@@ -427,6 +427,108 @@ static void test_sources(void)
 	}
 }
 
+/* ---- 4: fd sources derived from a parent that another thread cancels */
+
+#define NBORN 32
+
+struct born_round {
+	ctx_t *parent;
+	ctx_t *src[NBORN];
+	int p[NBORN][2];
+	ino_t ino[NBORN];
+	long trigger;
+	atomic_bool cancelled;	/* set once ctx_cancel(parent) has returned */
+	atomic_long made;
+};
+
+static void *born_creator(void *arg)
+{
+	struct born_round *br = arg;
+
+	bool scanned = false;
+
+	for (int i = 0; i < NBORN; i++) {
+		bool before = atomic_load(&br->cancelled);
+		int r = ctx_with_fd(br->parent, br->p[i][0], EPOLLIN, SOURCE_CAUSE + i,
+				    &br->src[i]);
+
+		atomic_fetch_add(&br->made, 1);
+		if (!CHECK(r == 0, "ctx_with_fd: %d", r) || !before)
+			continue;
+		CHECK(ctx_err(br->src[i]) == -ECANCELED && ctx_cause(br->src[i]) == PARENT_CAUSE,
+		      "born done: %s %d", errname(ctx_err(br->src[i])), ctx_cause(br->src[i]));
+		/* Done at birth: no duplicate outlives the call (one scan a round). */
+		if (!scanned) {
+			int n = fds_on_pipe(br->ino[i]);
+
+			CHECK(n == 2, "born done, yet the pipe has %d fds", n);
+			scanned = true;
+		}
+	}
+	return NULL;
+}
+
+static void *born_canceller(void *arg)
+{
+	struct born_round *br = arg;
+
+	while (atomic_load(&br->made) < br->trigger)
+		sched_yield();
+	CHECK(ctx_cancel_cause(br->parent, PARENT_CAUSE) == 0, "parent cancel");
+	atomic_store(&br->cancelled, true);
+	return NULL;
+}
+
+static void test_born(void)
+{
+	long rounds = scaled(150, 10);
+
+	for (long round = 0; round < rounds && !stress_failing(); round++) {
+		struct born_round br = { .trigger = NBORN * (round % 4) / 4 };
+		ctx_t *root = NULL;
+		pthread_t a, b;
+		struct stat st;
+		int made = 0;
+
+		for (; made < NBORN; made++) {
+			if (!CHECK(pipe2(br.p[made], O_CLOEXEC) == 0, "pipe"))
+				break;
+			fstat(br.p[made][0], &st);
+			br.ino[made] = st.st_ino;
+		}
+		if (made == NBORN &&
+		    CHECK(stress_with_value(ctx_background(), NULL, &root) == 0, "root") &&
+		    CHECK(ctx_with_cancel(root, &br.parent) == 0, "parent")) {
+			int before = fd_count(), after;
+
+			pthread_create(&a, NULL, born_creator, &br);
+			pthread_create(&b, NULL, born_canceller, &br);
+			pthread_join(a, NULL);
+			pthread_join(b, NULL);
+			for (int i = 0; i < NBORN; i++) {
+				ctx_t *c = br.src[i];
+
+				/* Nothing is written: only the parent ended them. */
+				CHECK(c && ctx_err(c) == -ECANCELED &&
+				      ctx_cause(c) == PARENT_CAUSE, "source %d: %s %d", i,
+				      errname(ctx_err(c)), ctx_cause(c));
+			}
+			/* Every source is done: no duplicate is left open. */
+			after = fd_count_settle(before, 2000000000u);
+			CHECK(after == before, "%d fds open once all are done, %d before",
+			      after, before);
+			for (int i = 0; i < NBORN; i++)
+				ctx_unref(br.src[i]);
+		}
+		ctx_unref(br.parent);
+		ctx_unref(root);
+		for (int i = 0; i < made; i++) {
+			close(br.p[i][0]);
+			close(br.p[i][1]);
+		}
+	}
+}
+
 int main(void)
 {
 	int baseline;
@@ -434,13 +536,15 @@ int main(void)
 	/* Writers may outlive every reader of a pipe. */
 	signal(SIGPIPE, SIG_IGN);
 	baseline = fd_baseline();
-	stress_plan(4);
+	stress_plan(5);
 	test_fd_cancel();
 	stress_result("ctx_fd racing cancel: one fd per context, readable once done");
 	test_wake();
 	stress_result("pollers blocked on a done fd wake on cancel from another thread");
 	test_sources();
 	stress_result("fd sources fired while cancelled or freed; duplicates closed");
+	test_born();
+	stress_result("fd sources derived from a parent being cancelled");
 	check_no_leak(baseline);
 	stress_result("every context freed, fds back to baseline");
 	return stress_exit();

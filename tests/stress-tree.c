@@ -71,6 +71,13 @@ static void derive_one(struct derive_round *rd, int id, long i, uint32_t *seed)
 	if (!CHECK(ctx_with_cancel(c, &g) == 0, "grandchild"))
 		goto out;
 	CHECK(ctx_value(g, &stress_key) == tag, "grandchild sees the value");
+	{
+		char desc[256];
+		int n = ctx_describe(g, desc, sizeof(desc));
+
+		CHECK(n > 0 && strncmp(desc, "background.with_value(", 22) == 0,
+		      "describe: %d %s", n, desc);
+	}
 	after = atomic_load(&rd->cancelled);
 
 	if (kind == K_WITHOUT) {
