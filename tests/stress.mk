@@ -10,7 +10,6 @@ stress_programs = \
 	tests/stress-fd
 check_PROGRAMS += $(stress_programs)
 TESTS += $(stress_programs)
-EXTRA_DIST += tests/stress.h
 
 tests_stress_tree_SOURCES = tests/stress-tree.c tests/stress.h
 tests_stress_tree_CFLAGS = $(AM_CFLAGS) -pthread
