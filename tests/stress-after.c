@@ -96,7 +96,7 @@ static void *stop_stopper(void *arg)
 
 static void test_stop(void)
 {
-	long rounds = scaled(1000, 30), ran = 0, stopped = 0, regs = 0;
+	long rounds = scaled(1000, 300), ran = 0, stopped = 0, regs = 0;
 
 	for (long round = 0; round < rounds && !stress_failing(); round++) {
 		struct stop_round *sr = calloc(1, sizeof(*sr));
@@ -234,7 +234,7 @@ static void *reg_canceller(void *arg)
 
 static void test_register(void)
 {
-	long rounds = scaled(600, 20);
+	long rounds = scaled(600, 200);
 
 	for (long round = 0; round < rounds && !stress_failing(); round++) {
 		struct reg_round *rr = calloc(1, sizeof(*rr));
@@ -383,7 +383,7 @@ static void *chain_far(void *arg)
 
 static void test_chain(void)
 {
-	long rounds = scaled(600, 20);
+	long rounds = scaled(600, 200);
 
 	for (long round = 0; round < rounds && !stress_failing(); round++) {
 		struct chain *ch = calloc(1, sizeof(*ch));

@@ -138,7 +138,7 @@ static void expiry_check(struct expiry_round *er, int i)
 
 static void test_expiry(void)
 {
-	long rounds = scaled(300, 20);
+	long rounds = scaled(300, 100);
 
 	for (long round = 0; round < rounds && !stress_failing(); round++) {
 		struct expiry_round er = { 0 };
@@ -220,7 +220,7 @@ static void *unref_children(void *arg)
 
 static void test_unref(void)
 {
-	long rounds = scaled(300, 20), stopped = 0, ran = 0, regs = 0;
+	long rounds = scaled(300, 100), stopped = 0, ran = 0, regs = 0;
 
 	for (long round = 0; round < rounds && !stress_failing(); round++) {
 		struct unref_round *ur = calloc(1, sizeof(*ur));
@@ -337,7 +337,7 @@ static void *wait_cancel(void *arg)
 
 static void test_waiters(void)
 {
-	long rounds = scaled(400, 20);
+	long rounds = scaled(400, 100);
 	int p[2];
 
 	if (!CHECK(pipe2(p, O_CLOEXEC) == 0, "pipe"))

@@ -114,7 +114,7 @@ static void check_fd_flags(int fd)
 
 static void test_fd_cancel(void)
 {
-	long rounds = scaled(1000, 20);
+	long rounds = scaled(1000, 300);
 
 	for (long round = 0; round < rounds && !stress_failing(); round++) {
 		struct fd_round fr = { .cancel_parent = round & 1 };
@@ -200,7 +200,7 @@ static void *wake_poller(void *arg)
 
 static void test_wake(void)
 {
-	long rounds = scaled(500, 20);
+	long rounds = scaled(500, 150);
 
 	for (long round = 0; round < rounds && !stress_failing(); round++) {
 		struct wake w = { 0 };
@@ -389,7 +389,7 @@ static void src_check(struct src *s, int i)
 
 static void test_sources(void)
 {
-	long rounds = scaled(300, 10);
+	long rounds = scaled(300, 100);
 
 	for (long round = 0; round < rounds && !stress_failing(); round++) {
 		struct src_round sr = { 0 };
@@ -481,7 +481,7 @@ static void *born_canceller(void *arg)
 
 static void test_born(void)
 {
-	long rounds = scaled(150, 10);
+	long rounds = scaled(150, 50);
 
 	for (long round = 0; round < rounds && !stress_failing(); round++) {
 		struct born_round br = { .trigger = NBORN * (round % 4) / 4 };

@@ -184,7 +184,7 @@ static void *parent_canceller(void *arg)
 
 static void test_derive(void)
 {
-	long rounds = 8, iters = scaled(3000, 100);
+	long rounds = 8, iters = scaled(3000, 1000);
 
 	for (long round = 0; round < rounds && !stress_failing(); round++) {
 		struct derive_worker w[DERIVE_WORKERS];
@@ -386,7 +386,7 @@ static void race_check(struct race_round *rr)
 
 static void test_race(void)
 {
-	struct race rc = { .rounds = scaled(3000, 100) };
+	struct race rc = { .rounds = scaled(3000, 1000) };
 	pthread_t t[3];
 	uint32_t seed = 42;
 
@@ -464,7 +464,7 @@ static void *share_worker(void *arg)
 
 static void test_share(void)
 {
-	long rounds = 10, iters = scaled(4000, 100);
+	long rounds = 10, iters = scaled(4000, 1000);
 
 	for (long round = 0; round < rounds && !stress_failing(); round++) {
 		struct share_worker w[SHARE_THREADS];

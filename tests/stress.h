@@ -144,8 +144,9 @@ static inline long stress_scale(void)
 }
 
 /*
- * ThreadSanitizer reports a race from one unsynchronised pair of accesses, so
- * a few rounds suffice there: floor keeps enough of them to reach each path.
+ * The stress programs are cheap under the sanitizers (they mostly sleep and
+ * switch threads), and ThreadSanitizer needs each racy pair of accesses to
+ * happen at least once: floor keeps enough rounds to reach every path.
  */
 static inline long scaled(long n, long floor)
 {
