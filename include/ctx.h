@@ -10,6 +10,7 @@
 #ifndef CTX_H
 #define CTX_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -54,6 +55,9 @@ int ctx_fd(ctx_t *ctx);
 int ctx_wait(ctx_t *ctx);
 int ctx_sleep(ctx_t *ctx, uint64_t ns);
 int ctx_poll(ctx_t *ctx, int fd, short events);
+
+/* Signals (Go's signal.NotifyContext): cancelled with cause -EINTR. */
+int ctx_with_signals(ctx_t *parent, const sigset_t *set, ctx_t **ret);
 
 /* After-functions (Go's AfterFunc). */
 int ctx_after_func(ctx_t *ctx, void (*fn)(void *arg), void *arg, ctx_after_t **ret);

@@ -47,6 +47,33 @@ void ctx__afters_detach(struct ctx_after *list)
 }
 
 /*
+ * A value context has no list of its own: its registrations wait on its
+ * owner's list and leave it when the value context is freed first.
+ */
+void ctx__afters_detach_value(struct ctx *value_ctx)
+{
+	struct ctx *n = value_ctx->val.owner;
+	struct ctx_after **link, *gone = NULL;
+
+	lock_acquire(&n->lock);
+	link = &n->node.afters;
+	while (*link) {
+		struct ctx_after *a = *link;
+
+		if (a->on == value_ctx) {
+			*link = a->next;
+			a->next = gone;
+			gone = a;
+			n->node.after_count--;
+		} else {
+			link = &a->next;
+		}
+	}
+	lock_release(&n->lock);
+	ctx__afters_detach(gone);
+}
+
+/*
  * A stopped registration stays in its node's list (the handle cannot reach a
  * node that may be freed concurrently); adding sweeps them out whenever the
  * list has doubled since the last sweep, so a long-lived context used with
@@ -87,10 +114,11 @@ CTX_EXPORT int ctx_after_func(ctx_t *ctx, void (*fn)(void *arg), void *arg,
 	a->fn = fn;
 	a->arg = arg;
 	a->next = NULL;
+	a->on = ctx;
 	atomic_init(&a->refs, ret ? 2 : 1);
 	atomic_init(&a->state, AFTER_PENDING);
 
-	n = ctx->owner;
+	n = ctx__owner(ctx);
 	if (!n->cancellable) {
 		/* Never done: nothing to register, and stop reports success. */
 		atomic_init(&a->state, AFTER_DETACHED);
@@ -100,9 +128,9 @@ CTX_EXPORT int ctx_after_func(ctx_t *ctx, void (*fn)(void *arg), void *arg,
 		return 0;
 	}
 
-	lock_acquire(&n->node.lock);
-	if (atomic_load_explicit(&n->node.err, memory_order_relaxed)) {
-		lock_release(&n->node.lock);
+	lock_acquire(&n->lock);
+	if (ctx__is_done(n)) {
+		lock_release(&n->lock);
 		atomic_init(&a->state, AFTER_FIRED);
 		after_put(a);
 		if (ret)
@@ -113,10 +141,12 @@ CTX_EXPORT int ctx_after_func(ctx_t *ctx, void (*fn)(void *arg), void *arg,
 	}
 	if (n->node.after_count >= n->node.after_sweep_at)
 		sweep_stopped(n);
+	if (ctx->kind == CTX_VALUE)
+		ctx->val.has_afters = true;
 	a->next = n->node.afters;
 	n->node.afters = a;
 	n->node.after_count++;
-	lock_release(&n->node.lock);
+	lock_release(&n->lock);
 	if (ret)
 		*ret = a;
 	return 0;

@@ -15,8 +15,7 @@ static void mark_done(struct ctx *c, int err, int cause, struct ctx_after **run)
 {
 	int fd;
 
-	c->node.cause = cause;
-	atomic_store_explicit(&c->node.err, err, memory_order_release);
+	ctx__set_done(c, err, cause);
 	fd = atomic_load_explicit(&c->node.fd, memory_order_relaxed);
 	if (fd >= 0)
 		eventfd_write(fd, 1);
@@ -57,9 +56,9 @@ int ctx__cancel(struct ctx *c, int err, int cause)
 	struct ctx_after *run = NULL;
 	struct ctx *held = NULL, *cur, *child, *reg, *next;
 
-	lock_acquire(&c->node.lock);
-	if (atomic_load_explicit(&c->node.err, memory_order_relaxed)) {
-		lock_release(&c->node.lock);
+	lock_acquire(&c->lock);
+	if (ctx__is_done(c)) {
+		lock_release(&c->lock);
 		return -EALREADY;
 	}
 	mark_done(c, err, cause, &run);
@@ -71,10 +70,10 @@ int ctx__cancel(struct ctx *c, int err, int cause)
 			ctx__unlink(child);
 			if (!ctx__tryref(child))
 				continue; /* being freed: it finds itself unlinked */
-			lock_acquire(&child->node.lock);
-			if (atomic_load_explicit(&child->node.err, memory_order_relaxed)) {
+			lock_acquire(&child->lock);
+			if (ctx__is_done(child)) {
 				/* Cancelled on its own; its subtree is done too. */
-				lock_release(&child->node.lock);
+				lock_release(&child->lock);
 				child->node.sibling = held;
 				held = child;
 				continue;
@@ -85,20 +84,20 @@ int ctx__cancel(struct ctx *c, int err, int cause)
 		}
 		if (cur == c)
 			break;
-		next = cur->parent->owner;
-		lock_release(&cur->node.lock);
+		next = ctx__owner(cur->parent);
+		lock_release(&cur->lock);
 		cur->node.sibling = held;
 		held = cur;
 		cur = next;
 	}
-	lock_release(&c->node.lock);
+	lock_release(&c->lock);
 
 	/* Leave the parent, so a long-lived parent keeps no finished children. */
 	reg = ctx__registrar(c);
 	if (reg) {
-		lock_acquire(&reg->node.lock);
+		lock_acquire(&reg->lock);
 		ctx__unlink(c);
-		lock_release(&reg->node.lock);
+		lock_release(&reg->lock);
 	}
 
 	release_sources(c);

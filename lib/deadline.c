@@ -35,15 +35,18 @@ int64_t ctx__ns_from_now(uint64_t ns)
 
 static int with_deadline_ns(struct ctx *parent, int64_t deadline, int cause, struct ctx **ret)
 {
-	struct ctx *bound = parent->deadline_ctx;
+	struct ctx *bound = ctx__deadline_of(parent);
 	struct ctx *c, *reg;
+	int64_t now = ctx__now_ns();
+	bool passed = deadline <= now;
 	int r = 0;
 
 	/* Go: a parent deadline strictly earlier makes a plain cancel child. */
 	if (bound && as_deadline(bound)->deadline_ns < deadline)
 		return ctx_with_cancel(parent, ret);
 
-	if (deadline != NS_NEVER) {
+	/* A child born done needs no timer: a done parent stays done. */
+	if (deadline != NS_NEVER && !passed && !ctx__err(parent)) {
 		r = ctx__thread_start();
 		if (r < 0)
 			return r;
@@ -51,7 +54,6 @@ static int with_deadline_ns(struct ctx *parent, int64_t deadline, int cause, str
 	c = ctx__node_new(parent, CTX_DEADLINE, sizeof(struct ctx_deadline));
 	if (!c)
 		return -ENOMEM;
-	c->deadline_ctx = c;
 	as_deadline(c)->deadline_ns = deadline;
 	as_deadline(c)->heap_index = -1;
 	as_deadline(c)->cause = cause ? cause : -ETIMEDOUT;
@@ -62,11 +64,11 @@ static int with_deadline_ns(struct ctx *parent, int64_t deadline, int cause, str
 	 */
 	reg = ctx__registrar(c);
 	if (reg)
-		lock_acquire(&reg->node.lock);
-	if (reg && atomic_load_explicit(&reg->node.err, memory_order_relaxed)) {
-		ctx__born_done(c, reg->node.err, reg->node.cause);
-	} else if (deadline <= ctx__now_ns()) {
-		ctx__born_done(c, -ETIMEDOUT, as_deadline(c)->cause);
+		lock_acquire(&reg->lock);
+	if (reg && ctx__is_done(reg)) {
+		ctx__inherit_done(c, reg);
+	} else if (passed) {
+		ctx__set_done(c, -ETIMEDOUT, as_deadline(c)->cause);
 	} else {
 		if (deadline != NS_NEVER)
 			r = ctx__timer_add(c);
@@ -74,7 +76,7 @@ static int with_deadline_ns(struct ctx *parent, int64_t deadline, int cause, str
 			ctx__link(reg, c);
 	}
 	if (reg)
-		lock_release(&reg->node.lock);
+		lock_release(&reg->lock);
 	if (r < 0) {
 		ctx__node_free(c);
 		return r;
@@ -116,12 +118,13 @@ CTX_EXPORT int ctx_with_timeout(ctx_t *parent, uint64_t timeout_ns, ctx_t **ret)
 
 CTX_EXPORT bool ctx_deadline(const ctx_t *ctx, struct timespec *deadline)
 {
+	struct ctx *bound;
 	int64_t ns;
 
-	if (!ctx || !ctx->deadline_ctx)
+	if (!ctx || !(bound = ctx__deadline_of(ctx)))
 		return false;
 	if (deadline) {
-		ns = as_deadline(ctx->deadline_ctx)->deadline_ns;
+		ns = as_deadline(bound)->deadline_ns;
 		deadline->tv_sec = ns / NS_PER_SEC;
 		deadline->tv_nsec = ns % NS_PER_SEC;
 	}
@@ -130,14 +133,16 @@ CTX_EXPORT bool ctx_deadline(const ctx_t *ctx, struct timespec *deadline)
 
 CTX_EXPORT int ctx_timeout_ms(const ctx_t *ctx)
 {
+	struct ctx *bound;
 	int64_t left;
 
 	ctx_assert_return(ctx, -EINVAL);
 	if (ctx__err(ctx))
 		return 0;
-	if (!ctx->deadline_ctx)
+	bound = ctx__deadline_of(ctx);
+	if (!bound)
 		return -1;
-	left = as_deadline(ctx->deadline_ctx)->deadline_ns - ctx__now_ns();
+	left = as_deadline(bound)->deadline_ns - ctx__now_ns();
 	if (left <= 0)
 		return 0;
 	left = (left + 999999) / 1000000;

@@ -32,6 +32,8 @@ static int link_name(const struct ctx *c, int64_t now, char *buf, size_t len)
 		return format_remaining(buf, len, as_deadline(c)->deadline_ns - now);
 	case CTX_FD_SOURCE:
 		return snprintf(buf, len, "with_fd(%d)", as_source(c)->user_fd);
+	case CTX_SIGNALS:
+		return snprintf(buf, len, "with_signals");
 	case CTX_WITHOUT_CANCEL:
 		return snprintf(buf, len, "without_cancel");
 	case CTX_VALUE:

@@ -44,7 +44,7 @@ CTX_EXPORT int ctx_fd(ctx_t *ctx)
 	int fd;
 
 	ctx_assert_return(ctx, -EINVAL);
-	n = ctx->owner;
+	n = ctx__owner(ctx);
 	if (!n->cancellable)
 		return ctx__never_fd();
 
@@ -53,18 +53,16 @@ CTX_EXPORT int ctx_fd(ctx_t *ctx)
 		return fd;
 
 	/* Under the lock, so a cancel either sees the fd or we see the error. */
-	lock_acquire(&n->node.lock);
+	lock_acquire(&n->lock);
 	fd = atomic_load_explicit(&n->node.fd, memory_order_relaxed);
 	if (fd < 0) {
-		bool done = atomic_load_explicit(&n->node.err, memory_order_relaxed);
-
-		fd = eventfd(done, EFD_CLOEXEC | EFD_NONBLOCK);
+		fd = eventfd(ctx__is_done(n), EFD_CLOEXEC | EFD_NONBLOCK);
 		if (fd < 0)
 			fd = -errno;
 		else
 			atomic_store_explicit(&n->node.fd, fd, memory_order_release);
 	}
-	lock_release(&n->node.lock);
+	lock_release(&n->lock);
 	return fd;
 }
 
@@ -78,13 +76,17 @@ CTX_EXPORT int ctx_with_fd(ctx_t *parent, int fd, uint32_t events, int cause, ct
 	ctx_assert_return(fd >= 0, -EBADF);
 	ctx_assert_return(events && !(events & ~(uint32_t)SOURCE_EVENTS), -EINVAL);
 
-	r = ctx__thread_start();
-	if (r < 0)
-		return r;
 	/* Our own duplicate: the caller may close theirs. Status flags untouched. */
 	dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (dup < 0)
 		return -errno;
+	if (!ctx__err(parent)) {
+		r = ctx__thread_start();
+		if (r < 0) {
+			close(dup);
+			return r;
+		}
+	}
 	c = ctx__node_new(parent, CTX_FD_SOURCE, sizeof(struct ctx_source));
 	if (!c) {
 		close(dup);
@@ -96,9 +98,9 @@ CTX_EXPORT int ctx_with_fd(ctx_t *parent, int fd, uint32_t events, int cause, ct
 
 	reg = ctx__registrar(c);
 	if (reg)
-		lock_acquire(&reg->node.lock);
-	if (reg && atomic_load_explicit(&reg->node.err, memory_order_relaxed)) {
-		ctx__born_done(c, reg->node.err, reg->node.cause);
+		lock_acquire(&reg->lock);
+	if (reg && ctx__is_done(reg)) {
+		ctx__inherit_done(c, reg);
 		close(dup);
 		as_source(c)->fd = -1;
 	} else {
@@ -107,7 +109,7 @@ CTX_EXPORT int ctx_with_fd(ctx_t *parent, int fd, uint32_t events, int cause, ct
 			ctx__link(reg, c);
 	}
 	if (reg)
-		lock_release(&reg->node.lock);
+		lock_release(&reg->lock);
 	if (r < 0) {
 		ctx__node_free(c);
 		return r;

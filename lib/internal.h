@@ -16,6 +16,7 @@
 #define CTX_INTERNAL_H
 
 #include <errno.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -43,6 +44,7 @@ enum ctx_kind {
 	CTX_CANCEL,
 	CTX_DEADLINE,
 	CTX_FD_SOURCE,
+	CTX_SIGNALS,
 	CTX_WITHOUT_CANCEL,
 	CTX_VALUE,
 };
@@ -59,28 +61,41 @@ struct ctx_after {
 	atomic_int refs;
 	void (*fn)(void *arg);
 	void *arg;
+	const struct ctx *on;   /* the context it was registered on */
 	struct ctx_after *next; /* in the node's list, under its lock */
 };
 
+/* Done states of a node: one byte, read with a single atomic load. */
+enum ctx_done { CTX_LIVE, CTX_DONE_CANCELED, CTX_DONE_TIMEDOUT };
+
+/*
+ * 72 bytes for a cancel context, so a live one costs no more heap than in
+ * Go: what only some contexts need (a deadline, a watched descriptor) lives
+ * in the larger structs below, and the deadline bounding a context is found
+ * by walking up to the nearest deadline node, as Go's Deadline() does.
+ */
 struct ctx {
 	atomic_uint refs;
-	uint8_t kind;             /* enum ctx_kind */
-	bool cancellable;         /* a node whose done state can change */
-	uint32_t gen;             /* fork generation it was made in */
-	struct ctx *parent;       /* holds a reference; NULL for the roots */
-	struct ctx *owner;        /* the node holding our done state */
-	struct ctx *deadline_ctx; /* the deadline node bounding us, or NULL */
+	uint8_t kind;          /* enum ctx_kind */
+	bool cancellable;      /* a node whose done state can change */
+	atomic_uchar done;     /* enum ctx_done; nodes only */
+	uint32_t gen;          /* fork generation it was made in */
+	struct ctx_lock lock;  /* nodes only */
+	struct ctx *parent;    /* holds a reference; NULL for the roots */
 	union {
 		struct {
+			struct ctx *owner; /* the node holding our done state */
 			const void *key;
 			void *value;
 			void (*destroy)(void *value);
+			/* after-functions registered on us wait on the owner */
+			bool has_afters;
 		} val;
 		struct {
-			struct ctx_lock lock;
-			atomic_int err;
-			int cause;         /* written before err is released */
+			int cause;         /* written before done is released */
 			atomic_int fd;     /* done eventfd, or -1 until asked for */
+			unsigned int after_count;
+			unsigned int after_sweep_at;
 			struct ctx *children;
 			/*
 			 * Links in the parent's list; pprev is NULL when not
@@ -90,8 +105,6 @@ struct ctx {
 			struct ctx *sibling;
 			struct ctx **pprev;
 			struct ctx_after *afters;
-			unsigned int after_count;
-			unsigned int after_sweep_at;
 		} node;
 	};
 };
@@ -113,6 +126,19 @@ struct ctx_source {
 	int cause;
 };
 
+/* A signals context: a node on the list of the signal dispatcher. */
+struct ctx_signals {
+	struct ctx ctx;
+	sigset_t set;
+	struct ctx_signals *next, **pprev; /* under the signals lock */
+	struct ctx_signals *firing;        /* the library thread's own list */
+};
+
+static inline struct ctx_signals *as_signals(const struct ctx *c)
+{
+	return (struct ctx_signals *)c;
+}
+
 static inline struct ctx_deadline *as_deadline(const struct ctx *c)
 {
 	return (struct ctx_deadline *)c;
@@ -131,7 +157,8 @@ void ctx__node_free(struct ctx *c);
 struct ctx *ctx__registrar(const struct ctx *c);
 void ctx__link(struct ctx *reg, struct ctx *c);
 void ctx__unlink(struct ctx *c);
-void ctx__born_done(struct ctx *c, int err, int cause);
+void ctx__set_done(struct ctx *c, int err, int cause);
+void ctx__inherit_done(struct ctx *c, const struct ctx *reg);
 bool ctx__tryref(struct ctx *c);
 
 static inline bool ctx__is_root(const struct ctx *c)
@@ -139,9 +166,34 @@ static inline bool ctx__is_root(const struct ctx *c)
 	return c->kind == CTX_ROOT;
 }
 
+/* The node whose done state c shows: itself, or a value context's owner. */
+static inline struct ctx *ctx__owner(const struct ctx *c)
+{
+	return c->kind == CTX_VALUE ? c->val.owner : (struct ctx *)c;
+}
+
+/* For a node whose lock is held. */
+static inline bool ctx__is_done(const struct ctx *n)
+{
+	return atomic_load_explicit(&n->done, memory_order_relaxed) != CTX_LIVE;
+}
+
 static inline int ctx__err(const struct ctx *c)
 {
-	return atomic_load_explicit(&c->owner->node.err, memory_order_acquire);
+	static const int errs[] = { 0, -ECANCELED, -ETIMEDOUT };
+
+	return errs[atomic_load_explicit(&ctx__owner(c)->done, memory_order_acquire)];
+}
+
+/* The deadline node bounding c, if any: Go walks up for Deadline() too. */
+static inline struct ctx *ctx__deadline_of(const struct ctx *c)
+{
+	for (;; c = c->parent) {
+		if (c->kind == CTX_DEADLINE)
+			return (struct ctx *)c;
+		if (c->kind == CTX_ROOT || c->kind == CTX_WITHOUT_CANCEL)
+			return NULL;
+	}
 }
 
 /* cancel.c */
@@ -150,6 +202,7 @@ int ctx__cancel(struct ctx *c, int err, int cause);
 /* after.c */
 void ctx__afters_run(struct ctx_after *list);
 void ctx__afters_detach(struct ctx_after *list);
+void ctx__afters_detach_value(struct ctx *value_ctx);
 
 /* timer.c: the library thread, its timer heap and its fd watches. */
 int ctx__thread_start(void);
@@ -158,6 +211,14 @@ int ctx__timer_add(struct ctx *c);
 void ctx__timer_remove(struct ctx *c);
 int ctx__watch_add(struct ctx *c, uint32_t events);
 void ctx__watch_remove(struct ctx *c);
+int ctx__watch_signal_pipe(int fd);
+
+/* signals.c */
+void ctx__signals_dispatch(void);
+void ctx__signals_remove(struct ctx *c);
+void ctx__signals_fork_prepare(void);
+void ctx__signals_fork_parent(void);
+void ctx__signals_fork_child(void);
 
 /* fd.c */
 int ctx__never_fd(void);

@@ -16,6 +16,7 @@ libctx_la_SOURCES = \
 	lib/after.c \
 	lib/deadline.c \
 	lib/lock.c \
+	lib/signals.c \
 	lib/describe.c
 libctx_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -pthread
 libctx_la_LDFLAGS = -version-info 0:0:0 \

@@ -11,6 +11,7 @@
  * never by pointer: an event already read for a watch that is gone is
  * recognised as stale.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -21,7 +22,13 @@
 #include "internal.h"
 
 #define TIMER_EVENT UINT64_MAX
+#define SIGNAL_EVENT (UINT64_MAX - 1)
 #define EVENTS_PER_WAKE 64
+
+struct heap_entry {
+	int64_t deadline_ns;
+	struct ctx *ctx;
+};
 
 struct watch_slot {
 	struct ctx *ctx;    /* NULL when free */
@@ -30,17 +37,16 @@ struct watch_slot {
 };
 
 static struct {
-	pthread_mutex_t lock;
+	struct ctx_lock lock;
 	bool running;
 	int timerfd;
 	int epfd;
 	int64_t armed_ns; /* what the timerfd is set to; NS_NEVER: disarmed */
-	struct ctx **heap;
+	struct heap_entry *heap;
 	size_t heap_len, heap_cap;
 	struct watch_slot *slots;
 	uint32_t slots_len, slots_cap, free_slot;
 } lib = {
-	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.timerfd = -1,
 	.epfd = -1,
 	.armed_ns = NS_NEVER,
@@ -54,59 +60,73 @@ bool ctx__in_library_thread(void)
 	return in_library_thread;
 }
 
-/* --- the heap, under lib.lock --- */
+/*
+ * --- the heap, under lib.lock ---
+ * A 4-ary min-heap of (deadline, context) pairs: comparisons never leave
+ * the array, and sifting moves a hole, writing each moved context's index
+ * once. A million deadlines are 20 levels of binary heap, 10 of this one.
+ */
+#define HEAP_ARITY 4
 
-static bool heap_before(size_t a, size_t b)
+static void heap_put(size_t i, struct heap_entry e)
 {
-	return as_deadline(lib.heap[a])->deadline_ns < as_deadline(lib.heap[b])->deadline_ns;
+	lib.heap[i] = e;
+	as_deadline(e.ctx)->heap_index = (int)i;
 }
 
-static void heap_set(size_t i, struct ctx *c)
+/* Moves the hole at i up past every later deadline; returns where it stops. */
+static size_t sift_up(size_t i, int64_t deadline)
 {
-	lib.heap[i] = c;
-	as_deadline(c)->heap_index = (int)i;
-}
+	while (i > 0) {
+		size_t parent = (i - 1) / HEAP_ARITY;
 
-static void heap_swap(size_t a, size_t b)
-{
-	struct ctx *t = lib.heap[a];
-
-	heap_set(a, lib.heap[b]);
-	heap_set(b, t);
-}
-
-static void heap_up(size_t i)
-{
-	while (i > 0 && heap_before(i, (i - 1) / 2)) {
-		heap_swap(i, (i - 1) / 2);
-		i = (i - 1) / 2;
+		if (lib.heap[parent].deadline_ns <= deadline)
+			break;
+		heap_put(i, lib.heap[parent]);
+		i = parent;
 	}
+	return i;
 }
 
-static void heap_down(size_t i)
+static size_t sift_down(size_t i, int64_t deadline)
 {
 	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
+		size_t first = HEAP_ARITY * i + 1, best = i;
+		int64_t earliest = deadline;
 
-		if (l < lib.heap_len && heap_before(l, m))
-			m = l;
-		if (r < lib.heap_len && heap_before(r, m))
-			m = r;
-		if (m == i)
-			return;
-		heap_swap(i, m);
-		i = m;
+		for (size_t k = first; k < first + HEAP_ARITY && k < lib.heap_len; k++) {
+			if (lib.heap[k].deadline_ns < earliest) {
+				earliest = lib.heap[k].deadline_ns;
+				best = k;
+			}
+		}
+		if (best == i)
+			return i;
+		heap_put(i, lib.heap[best]);
+		i = best;
 	}
+}
+
+static void heap_insert(struct ctx *c)
+{
+	struct heap_entry e = { as_deadline(c)->deadline_ns, c };
+
+	heap_put(sift_up(lib.heap_len++, e.deadline_ns), e);
 }
 
 static void heap_delete(size_t i)
 {
-	as_deadline(lib.heap[i])->heap_index = -1;
-	if (--lib.heap_len == i)
+	struct heap_entry last;
+	size_t hole;
+
+	as_deadline(lib.heap[i].ctx)->heap_index = -1;
+	last = lib.heap[--lib.heap_len];
+	if (i == lib.heap_len)
 		return;
-	heap_set(i, lib.heap[lib.heap_len]);
-	heap_up(i);
-	heap_down(i);
+	hole = sift_up(i, last.deadline_ns);
+	if (hole == i)
+		hole = sift_down(i, last.deadline_ns);
+	heap_put(hole, last);
 }
 
 static void arm(int64_t ns)
@@ -136,23 +156,23 @@ static void expire(void)
 	if (read(lib.timerfd, &ticks, sizeof(ticks)) < 0) {
 		/* EAGAIN: a re-arm raced the expiry; check the heap anyway. */
 	}
-	pthread_mutex_lock(&lib.lock);
+	lock_acquire(&lib.lock);
 	lib.armed_ns = NS_NEVER; /* it fired, so it is disarmed */
 	now = ctx__now_ns();
-	while (lib.heap_len && as_deadline(lib.heap[0])->deadline_ns <= now) {
-		struct ctx *c = lib.heap[0];
+	while (lib.heap_len && lib.heap[0].deadline_ns <= now) {
+		struct ctx *c = lib.heap[0].ctx;
 
 		heap_delete(0);
 		if (!ctx__tryref(c))
 			continue; /* being freed */
-		pthread_mutex_unlock(&lib.lock);
+		lock_release(&lib.lock);
 		ctx__cancel(c, -ETIMEDOUT, as_deadline(c)->cause);
 		ctx_unref(c);
-		pthread_mutex_lock(&lib.lock);
+		lock_acquire(&lib.lock);
 		now = ctx__now_ns();
 	}
-	arm(lib.heap_len ? as_deadline(lib.heap[0])->deadline_ns : NS_NEVER);
-	pthread_mutex_unlock(&lib.lock);
+	arm(lib.heap_len ? lib.heap[0].deadline_ns : NS_NEVER);
+	lock_release(&lib.lock);
 }
 
 static void fire_watch(uint64_t data)
@@ -160,11 +180,11 @@ static void fire_watch(uint64_t data)
 	uint32_t index = (uint32_t)data, seq = (uint32_t)(data >> 32);
 	struct ctx *c = NULL;
 
-	pthread_mutex_lock(&lib.lock);
+	lock_acquire(&lib.lock);
 	if (index < lib.slots_len && lib.slots[index].seq == seq && lib.slots[index].ctx &&
 	    ctx__tryref(lib.slots[index].ctx))
 		c = lib.slots[index].ctx;
-	pthread_mutex_unlock(&lib.lock);
+	lock_release(&lib.lock);
 	if (c) {
 		ctx__cancel(c, -ECANCELED, as_source(c)->cause);
 		ctx_unref(c);
@@ -183,6 +203,8 @@ static void *library_thread(void *arg)
 		for (int i = 0; i < n; i++) {
 			if (events[i].data.u64 == TIMER_EVENT)
 				expire();
+			else if (events[i].data.u64 == SIGNAL_EVENT)
+				ctx__signals_dispatch();
 			else
 				fire_watch(events[i].data.u64);
 		}
@@ -198,12 +220,15 @@ static void *library_thread(void *arg)
  */
 static void atfork_prepare(void)
 {
-	pthread_mutex_lock(&lib.lock);
+	/* The signals lock is taken before ours elsewhere too. */
+	ctx__signals_fork_prepare();
+	lock_acquire(&lib.lock);
 }
 
 static void atfork_parent(void)
 {
-	pthread_mutex_unlock(&lib.lock);
+	lock_release(&lib.lock);
+	ctx__signals_fork_parent();
 }
 
 static void atfork_child(void)
@@ -220,7 +245,8 @@ static void atfork_child(void)
 	lib.heap_len = 0;
 	lib.slots_len = 0;
 	lib.free_slot = 0;
-	pthread_mutex_unlock(&lib.lock);
+	lock_release(&lib.lock);
+	ctx__signals_fork_child();
 }
 
 __attribute__((constructor)) static void register_atfork(void)
@@ -240,7 +266,8 @@ static int start_locked(void)
 	if (lib.timerfd < 0)
 		return -errno;
 	lib.epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (lib.epfd < 0) {
+	/* Like every descriptor of ours, non-blocking (epoll_create1 has no flag). */
+	if (lib.epfd < 0 || fcntl(lib.epfd, F_SETFL, O_NONBLOCK) < 0) {
 		r = -errno;
 		goto fail;
 	}
@@ -278,10 +305,10 @@ int ctx__thread_start(void)
 
 	if (atomic_load_explicit(&running_fast, memory_order_acquire))
 		return 0;
-	pthread_mutex_lock(&lib.lock);
+	lock_acquire(&lib.lock);
 	if (!lib.running)
 		r = start_locked();
-	pthread_mutex_unlock(&lib.lock);
+	lock_release(&lib.lock);
 	return r;
 }
 
@@ -291,33 +318,50 @@ int ctx__timer_add(struct ctx *c)
 {
 	int64_t deadline = as_deadline(c)->deadline_ns;
 
-	pthread_mutex_lock(&lib.lock);
+	lock_acquire(&lib.lock);
 	if (lib.heap_len == lib.heap_cap) {
 		size_t cap = lib.heap_cap ? 2 * lib.heap_cap : 64;
-		struct ctx **heap = realloc(lib.heap, cap * sizeof(*heap));
+		struct heap_entry *heap = realloc(lib.heap, cap * sizeof(*heap));
 
 		if (!heap) {
-			pthread_mutex_unlock(&lib.lock);
+			lock_release(&lib.lock);
 			return -ENOMEM;
 		}
 		lib.heap = heap;
 		lib.heap_cap = cap;
 	}
-	heap_set(lib.heap_len++, c);
-	heap_up(lib.heap_len - 1);
+	heap_insert(c);
 	/* Re-arm only when the earliest deadline moves earlier. */
 	if (deadline < lib.armed_ns)
 		arm(deadline);
-	pthread_mutex_unlock(&lib.lock);
+	lock_release(&lib.lock);
 	return 0;
 }
 
 void ctx__timer_remove(struct ctx *c)
 {
-	pthread_mutex_lock(&lib.lock);
-	if (as_deadline(c)->heap_index >= 0)
-		heap_delete((size_t)as_deadline(c)->heap_index);
-	pthread_mutex_unlock(&lib.lock);
+	int i;
+
+	lock_acquire(&lib.lock);
+	i = as_deadline(c)->heap_index;
+	/* The check also keeps a child of fork() off the heap it abandoned. */
+	if (i >= 0 && (size_t)i < lib.heap_len && lib.heap[i].ctx == c)
+		heap_delete((size_t)i);
+	lock_release(&lib.lock);
+}
+
+/* The self-pipe of the signal handler (signals.c), watched by the thread. */
+int ctx__watch_signal_pipe(int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = SIGNAL_EVENT };
+	int r = ctx__thread_start();
+
+	if (r < 0)
+		return r;
+	lock_acquire(&lib.lock);
+	r = epoll_ctl(lib.epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+	lock_release(&lib.lock);
+	return r;
 }
 
 /* --- fd sources --- */
@@ -327,7 +371,7 @@ int ctx__watch_add(struct ctx *c, uint32_t events)
 	struct epoll_event ev = { .events = events | EPOLLONESHOT };
 	uint32_t index;
 
-	pthread_mutex_lock(&lib.lock);
+	lock_acquire(&lib.lock);
 	if (lib.free_slot) {
 		index = lib.free_slot - 1;
 	} else {
@@ -336,7 +380,7 @@ int ctx__watch_add(struct ctx *c, uint32_t events)
 			struct watch_slot *slots = realloc(lib.slots, cap * sizeof(*slots));
 
 			if (!slots) {
-				pthread_mutex_unlock(&lib.lock);
+				lock_release(&lib.lock);
 				return -ENOMEM;
 			}
 			lib.slots = slots;
@@ -350,7 +394,7 @@ int ctx__watch_add(struct ctx *c, uint32_t events)
 	if (epoll_ctl(lib.epfd, EPOLL_CTL_ADD, as_source(c)->fd, &ev) < 0) {
 		int r = -errno;
 
-		pthread_mutex_unlock(&lib.lock);
+		lock_release(&lib.lock);
 		return r;
 	}
 	if (index == lib.slots_len)
@@ -360,28 +404,30 @@ int ctx__watch_add(struct ctx *c, uint32_t events)
 	lib.slots[index].seq++;
 	lib.slots[index].ctx = c;
 	as_source(c)->key = index + 1;
-	pthread_mutex_unlock(&lib.lock);
+	lock_release(&lib.lock);
 	return 0;
 }
 
 /* Stops watching c's descriptor and closes our duplicate of it. */
 void ctx__watch_remove(struct ctx *c)
 {
+	struct ctx_source *src = as_source(c);
 	int fd;
 
-	pthread_mutex_lock(&lib.lock);
-	fd = as_source(c)->fd;
-	as_source(c)->fd = -1;
-	if (as_source(c)->key) {
-		struct watch_slot *slot = &lib.slots[as_source(c)->key - 1];
+	lock_acquire(&lib.lock);
+	fd = src->fd;
+	src->fd = -1;
+	/* The check also keeps a child of fork() off the table it abandoned. */
+	if (src->key && src->key <= lib.slots_len && lib.slots[src->key - 1].ctx == c) {
+		struct watch_slot *slot = &lib.slots[src->key - 1];
 
 		epoll_ctl(lib.epfd, EPOLL_CTL_DEL, fd, NULL);
 		slot->ctx = NULL;
 		slot->next_free = lib.free_slot;
-		lib.free_slot = as_source(c)->key;
-		as_source(c)->key = 0;
+		lib.free_slot = src->key;
+		src->key = 0;
 	}
-	pthread_mutex_unlock(&lib.lock);
+	lock_release(&lib.lock);
 	if (fd >= 0)
 		close(fd);
 }

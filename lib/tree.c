@@ -16,14 +16,9 @@
  */
 atomic_uint ctx__fork_gen;
 
-#define ROOT_INIT(self)                                                             \
-	{                                                                           \
-		.kind = CTX_ROOT, .owner = &(self),                                 \
-		.node = { .fd = -1 },                                               \
-	}
-
-static struct ctx background_ctx = ROOT_INIT(background_ctx);
-static struct ctx todo_ctx = ROOT_INIT(todo_ctx);
+/* Never done, never freed: a node whose state never changes. */
+static struct ctx background_ctx = { .kind = CTX_ROOT, .node = { .fd = -1 } };
+static struct ctx todo_ctx = { .kind = CTX_ROOT, .node = { .fd = -1 } };
 
 CTX_EXPORT ctx_t *ctx_background(void)
 {
@@ -51,8 +46,6 @@ struct ctx *ctx__node_new(struct ctx *parent, enum ctx_kind kind, size_t size)
 	c->cancellable = kind != CTX_WITHOUT_CANCEL;
 	c->gen = atomic_load_explicit(&ctx__fork_gen, memory_order_relaxed);
 	c->parent = ctx_ref(parent);
-	c->owner = c;
-	c->deadline_ctx = kind == CTX_WITHOUT_CANCEL ? NULL : parent->deadline_ctx;
 	atomic_init(&c->node.fd, -1);
 	return c;
 }
@@ -60,7 +53,7 @@ struct ctx *ctx__node_new(struct ctx *parent, enum ctx_kind kind, size_t size)
 /* The node a new cancellable child of `c` registers with, if any. */
 struct ctx *ctx__registrar(const struct ctx *c)
 {
-	struct ctx *owner = c->parent->owner;
+	struct ctx *owner = ctx__owner(c->parent);
 
 	return owner->cancellable ? owner : NULL;
 }
@@ -87,11 +80,20 @@ void ctx__unlink(struct ctx *c)
 	c->node.sibling = NULL;
 }
 
-/* Marks an unpublished node done at birth. */
-void ctx__born_done(struct ctx *c, int err, int cause)
+/* Sets a node's done state: under its lock, or before it is published. */
+void ctx__set_done(struct ctx *c, int err, int cause)
 {
 	c->node.cause = cause;
-	atomic_store_explicit(&c->node.err, err, memory_order_release);
+	atomic_store_explicit(&c->done, err == -ETIMEDOUT ? CTX_DONE_TIMEDOUT : CTX_DONE_CANCELED,
+			      memory_order_release);
+}
+
+/* Born done like its registrar reg, whose lock is held. */
+void ctx__inherit_done(struct ctx *c, const struct ctx *reg)
+{
+	c->node.cause = reg->node.cause;
+	atomic_store_explicit(&c->done, atomic_load_explicit(&reg->done, memory_order_relaxed),
+			      memory_order_release);
 }
 
 /* Takes a reference unless the context is already being freed. */
@@ -119,6 +121,8 @@ static struct ctx *destroy(struct ctx *c)
 	struct ctx *parent = c->parent;
 
 	if (c->kind == CTX_VALUE) {
+		if (c->val.has_afters && from_this_process(c))
+			ctx__afters_detach_value(c);
 		if (c->val.destroy)
 			c->val.destroy(c->val.value);
 		free(c);
@@ -128,14 +132,16 @@ static struct ctx *destroy(struct ctx *c)
 		struct ctx *reg = ctx__registrar(c);
 
 		if (reg) {
-			lock_acquire(&reg->node.lock);
+			lock_acquire(&reg->lock);
 			ctx__unlink(c);
-			lock_release(&reg->node.lock);
+			lock_release(&reg->lock);
 		}
 		if (c->kind == CTX_DEADLINE)
 			ctx__timer_remove(c);
 		else if (c->kind == CTX_FD_SOURCE)
 			ctx__watch_remove(c);
+		else if (c->kind == CTX_SIGNALS)
+			ctx__signals_remove(c);
 	} else if (c->kind == CTX_FD_SOURCE && as_source(c)->fd >= 0) {
 		close(as_source(c)->fd);
 	}
@@ -182,12 +188,12 @@ CTX_EXPORT int ctx_with_cancel(ctx_t *parent, ctx_t **ret)
 		return -ENOMEM;
 	reg = ctx__registrar(c);
 	if (reg) {
-		lock_acquire(&reg->node.lock);
-		if (atomic_load_explicit(&reg->node.err, memory_order_relaxed))
-			ctx__born_done(c, reg->node.err, reg->node.cause);
+		lock_acquire(&reg->lock);
+		if (ctx__is_done(reg))
+			ctx__inherit_done(c, reg);
 		else
 			ctx__link(reg, c);
-		lock_release(&reg->node.lock);
+		lock_release(&reg->lock);
 	}
 	*ret = c;
 	return 0;
@@ -218,5 +224,5 @@ CTX_EXPORT int ctx_cause(const ctx_t *ctx)
 	ctx_assert_return(ctx, -EINVAL);
 	if (!ctx__err(ctx))
 		return 0;
-	return ctx->owner->node.cause;
+	return ctx__owner(ctx)->node.cause;
 }

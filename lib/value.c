@@ -22,9 +22,8 @@ CTX_EXPORT int ctx_with_value(ctx_t *parent, const void *key, void *value,
 	c->kind = CTX_VALUE;
 	c->gen = atomic_load_explicit(&ctx__fork_gen, memory_order_relaxed);
 	c->parent = ctx_ref(parent);
-	/* Our done state, fd and deadline are those of the parent's owner. */
-	c->owner = parent->owner;
-	c->deadline_ctx = parent->deadline_ctx;
+	/* Our done state and fd are those of the parent's owner. */
+	c->val.owner = ctx__owner(parent);
 	c->val.key = key;
 	c->val.value = value;
 	c->val.destroy = destroy;

@@ -12,7 +12,7 @@
  */
 static int wait_for(struct ctx *ctx, int64_t until, int fd, short events)
 {
-	struct ctx *bound = ctx->deadline_ctx;
+	struct ctx *bound = ctx__deadline_of(ctx);
 	struct pollfd pfd[2];
 	nfds_t nfds = 0;
 	int err;
@@ -35,7 +35,7 @@ static int wait_for(struct ctx *ctx, int64_t until, int fd, short events)
 			return -EDEADLK;
 
 		if (nfds == 0) {
-			if (ctx->owner->cancellable) {
+			if (ctx__owner(ctx)->cancellable) {
 				int done_fd = ctx_fd(ctx);
 
 				if (done_fd < 0)

@@ -1,0 +1,3 @@
+module libctx/bench/go
+
+go 1.19
