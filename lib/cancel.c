@@ -15,9 +15,7 @@ static void mark_done(struct ctx *c, int err, int cause, struct ctx_after **run)
 {
 	int fd;
 
-	c->node.cause = cause;
-	atomic_store_explicit(&c->done, err == -ETIMEDOUT ? CTX_DONE_TIMEDOUT : CTX_DONE_CANCELED,
-			      memory_order_release);
+	ctx__set_done(c, err, cause);
 	fd = atomic_load_explicit(&c->node.fd, memory_order_relaxed);
 	if (fd >= 0)
 		eventfd_write(fd, 1);

@@ -68,7 +68,7 @@ static int with_deadline_ns(struct ctx *parent, int64_t deadline, int cause, str
 	if (reg && ctx__is_done(reg)) {
 		ctx__inherit_done(c, reg);
 	} else if (passed) {
-		ctx__born_done(c, -ETIMEDOUT, as_deadline(c)->cause);
+		ctx__set_done(c, -ETIMEDOUT, as_deadline(c)->cause);
 	} else {
 		if (deadline != NS_NEVER)
 			r = ctx__timer_add(c);

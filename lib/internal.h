@@ -157,7 +157,7 @@ void ctx__node_free(struct ctx *c);
 struct ctx *ctx__registrar(const struct ctx *c);
 void ctx__link(struct ctx *reg, struct ctx *c);
 void ctx__unlink(struct ctx *c);
-void ctx__born_done(struct ctx *c, int err, int cause);
+void ctx__set_done(struct ctx *c, int err, int cause);
 void ctx__inherit_done(struct ctx *c, const struct ctx *reg);
 bool ctx__tryref(struct ctx *c);
 

@@ -80,8 +80,8 @@ void ctx__unlink(struct ctx *c)
 	c->node.sibling = NULL;
 }
 
-/* Marks an unpublished node done at birth. */
-void ctx__born_done(struct ctx *c, int err, int cause)
+/* Sets a node's done state: under its lock, or before it is published. */
+void ctx__set_done(struct ctx *c, int err, int cause)
 {
 	c->node.cause = cause;
 	atomic_store_explicit(&c->done, err == -ETIMEDOUT ? CTX_DONE_TIMEDOUT : CTX_DONE_CANCELED,

@@ -3,7 +3,10 @@
 #
 # Compile every program in the EXAMPLES section of every page against the
 # library just built, run it, and fail if one does not build, exits non-zero
-# or prints nothing: the manual cannot drift from the code. Pages whose
+# or prints nothing: the manual cannot drift from the code. Only EXAMPLES
+# holds whole programs: .EX blocks elsewhere (the snippets of libctx(7)'s
+# IDIOMS and EVENT LOOPS, which use libuv, GLib and others) are fragments
+# and are neither extracted nor compiled. Pages whose
 # SYNOPSIS says to link with -luring are skipped, visibly, when liburing
 # is not available or the kernel refuses to set up a ring.
 #
@@ -95,6 +98,7 @@ extract() {
 		sect = $0
 		sub(/^\.SH[ \t]+/, "", sect)
 		gsub(/"/, "", sect)
+		sub(/[ \t]+$/, "", sect)
 		next
 	}
 	sect != "EXAMPLES" { next }
