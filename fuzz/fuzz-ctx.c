@@ -254,27 +254,13 @@ static void m_cancel(int n, int err, int cause)
 	}
 }
 
-/*
- * The node whose freeing detaches a registration made on `target`. The
- * contract says the context's own: a value context dropped before it is done
- * never runs its functions. FUZZ_CTX_VALUE_AFTER=owner models the library
- * as it was when this fuzzer found the divergence (registrations live on the
- * owner), so long runs can look past it until it is fixed.
- */
-static bool value_after_owner;
-
-static int detacher(int target)
-{
-	return value_after_owner ? owner(target) : target;
-}
-
 static void m_maybe_free(int i)
 {
 	while (i >= 0 && nodes[i].kind != K_ROOT && nodes[i].alive && !nodes[i].user_refs &&
 	       !nodes[i].child_refs) {
 		nodes[i].alive = false;
 		for (int r = 0; r < n_regs; r++)
-			if (detacher(regs[r].target) == i && regs[r].state == R_PENDING)
+			if (regs[r].target == i && regs[r].state == R_PENDING)
 				regs[r].state = R_DETACHED;
 		if (nodes[i].kind == K_VALUE && nodes[i].destroy)
 			vrecs[i].expected = 1;
@@ -1075,8 +1061,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	ctx_unref(c);
 	never_fd = ctx_fd(ctx_background());
-	value_after_owner = getenv("FUZZ_CTX_VALUE_AFTER") &&
-			    !strcmp(getenv("FUZZ_CTX_VALUE_AFTER"), "owner");
 	trace = getenv("FUZZ_CTX_TRACE") != NULL;
 	if (never_fd < 0 || pipe2(ready_pipe, O_CLOEXEC) || write(ready_pipe[1], "x", 1) != 1)
 		abort();
