@@ -466,8 +466,11 @@ static bool run_child(long n, const struct totals *want, struct totals *got, boo
 	return WIFEXITED(status) && WEXITSTATUS(status) == 3;
 }
 
-/* RLIMIT_NOFILE exhausted for real: -EMFILE where a descriptor is needed. */
-static bool nofile_case(void)
+/*
+ * RLIMIT_NOFILE exhausted for real: -EMFILE where a descriptor is needed.
+ * Returns 0 (pass), 77 (cannot lower the limit) or a failure.
+ */
+static int nofile_case(void)
 {
 	pid_t pid = fork();
 	int status;
@@ -481,7 +484,8 @@ static bool nofile_case(void)
 		/* Warm up: the library's own descriptors exist before the limit bites. */
 		check(ctx_with_timeout(ctx_background(), 1000000000000ULL, &t) == 0, "warm-up");
 		check(ctx_fd(ctx_background()) >= 0, "warm-up fd");
-		check(setrlimit(RLIMIT_NOFILE, &rl) == 0, "setrlimit");
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			exit(77); /* valgrind keeps the limit for itself */
 		while ((fd = dup(0)) >= 0) {
 			if (first < 0)
 				first = fd;
@@ -505,7 +509,7 @@ static bool nofile_case(void)
 		exit(0);
 	}
 	waitpid(pid, &status, 0);
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 int main(int argc, char **argv)
@@ -513,6 +517,7 @@ int main(int argc, char **argv)
 	struct totals clean, got;
 	bool ok, all = true;
 	long n;
+	int r;
 
 	verbose = argc > 1 && !strcmp(argv[1], "-v");
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -533,10 +538,11 @@ int main(int argc, char **argv)
 		if (done) /* nothing left to fail: the scenario ran past the last point */
 			break;
 	}
-	ok = nofile_case();
-	all &= ok;
-	printf("%s %ld - RLIMIT_NOFILE exhausted: -EMFILE only where a descriptor is needed\n",
-	       ok ? "ok" : "not ok", n + 2);
+	r = nofile_case();
+	all &= r == 0 || r == 77;
+	printf("%s %ld - RLIMIT_NOFILE exhausted: -EMFILE only where a descriptor is needed%s\n",
+	       r == 0 || r == 77 ? "ok" : "not ok", n + 2,
+	       r == 77 ? " # SKIP setrlimit refused" : "");
 	printf("1..%ld\n", n + 2);
 	return all ? 0 : 1;
 }

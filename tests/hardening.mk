@@ -26,3 +26,20 @@ check_PROGRAMS += tests/soak-contexts
 tests_soak_contexts_CFLAGS = $(AM_CFLAGS) -pthread
 tests_soak_contexts_LDADD = libctx.la -lpthread
 TESTS += tests/soak-contexts
+
+# Resource bounds: a million children under one parent, a million live
+# deadlines under RLIMIT_NOFILE 1024 (divided by CTX_TEST_SCALE).
+check_PROGRAMS += tests/soak-limits
+tests_soak_limits_LDADD = libctx.la
+TESTS += tests/soak-limits
+
+# valgrind memcheck over the standalone programs, and the fuzzer's smoke run
+# (both skip where they cannot run).
+TESTS += tests/valgrind-check.sh tests/fuzz-smoke.sh
+EXTRA_DIST += tests/valgrind-check.sh tests/fuzz-smoke.sh tests/README.md \
+	fuzz/run.sh fuzz/fuzz-ctx.c fuzz/README.md fuzz/corpus
+CLEANFILES += tests/*.valgrind.log
+clean-local: clean-fuzz
+clean-fuzz:
+	-rm -rf fuzz-out
+.PHONY: clean-fuzz
