@@ -46,7 +46,9 @@ static void release_sources(struct ctx *c)
  * The subtree is walked depth first without recursion: the path from c to
  * the current node stays locked (ancestor before descendant, the global lock
  * order), so a concurrent cancel of any node inside the subtree waits until
- * that node's own subtree is done, as with Go's per-context mutex. Each child
+ * that node's own subtree is done, as with Go's per-context mutex. Nodes are
+ * marked done on the way back up: a context seen done (its fd readable, its
+ * ctx_err set) already has every descendant done. Each child
  * is unlinked as it is visited and, if a reference can still be taken on it,
  * chained on `held` through its now unused sibling link; the references are
  * dropped only once every lock is released and every after-function has run.
@@ -61,7 +63,6 @@ int ctx__cancel(struct ctx *c, int err, int cause)
 		lock_release(&c->lock);
 		return -EALREADY;
 	}
-	mark_done(c, err, cause, &run);
 
 	cur = c;
 	for (;;) {
@@ -78,10 +79,11 @@ int ctx__cancel(struct ctx *c, int err, int cause)
 				held = child;
 				continue;
 			}
-			mark_done(child, err, cause, &run);
 			cur = child;
 			continue;
 		}
+		/* Its subtree is done, so whoever sees cur done sees all of it done. */
+		mark_done(cur, err, cause, &run);
 		if (cur == c)
 			break;
 		next = ctx__owner(cur->parent);

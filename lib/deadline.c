@@ -36,7 +36,7 @@ int64_t ctx__ns_from_now(uint64_t ns)
 static int with_deadline_ns(struct ctx *parent, int64_t deadline, int cause, struct ctx **ret)
 {
 	struct ctx *bound = ctx__deadline_of(parent);
-	struct ctx *c, *reg;
+	struct ctx *c;
 	int64_t now = ctx__now_ns();
 	bool passed = deadline <= now;
 	int r = 0;
@@ -57,32 +57,9 @@ static int with_deadline_ns(struct ctx *parent, int64_t deadline, int cause, str
 	as_deadline(c)->deadline_ns = deadline;
 	as_deadline(c)->heap_index = -1;
 	as_deadline(c)->cause = cause ? cause : -ETIMEDOUT;
-
-	/*
-	 * Linking and arming happen under the registrar's lock, so a parent
-	 * cancelled meanwhile either sees the child or the child sees it done.
-	 */
-	reg = ctx__registrar(c);
-	if (reg)
-		lock_acquire(&reg->lock);
-	if (reg && ctx__is_done(reg)) {
-		ctx__inherit_done(c, reg);
-	} else if (passed) {
+	if (passed)
 		ctx__set_done(c, -ETIMEDOUT, as_deadline(c)->cause);
-	} else {
-		if (deadline != NS_NEVER)
-			r = ctx__timer_add(c);
-		if (r == 0 && reg)
-			ctx__link(reg, c);
-	}
-	if (reg)
-		lock_release(&reg->lock);
-	if (r < 0) {
-		ctx__node_free(c);
-		return r;
-	}
-	*ret = c;
-	return 0;
+	return ctx__publish(c, deadline == NS_NEVER ? NULL : ctx__timer_add, 0, ret);
 }
 
 CTX_EXPORT int ctx_with_deadline_cause(ctx_t *parent, const struct timespec *deadline,

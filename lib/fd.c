@@ -68,8 +68,8 @@ CTX_EXPORT int ctx_fd(ctx_t *ctx)
 
 CTX_EXPORT int ctx_with_fd(ctx_t *parent, int fd, uint32_t events, int cause, ctx_t **ret)
 {
-	struct ctx *c, *reg;
-	int dup, r = 0;
+	struct ctx *c;
+	int dup, r;
 
 	ctx_assert_return(parent, -EINVAL);
 	ctx_assert_return(ret, -EINVAL);
@@ -95,25 +95,9 @@ CTX_EXPORT int ctx_with_fd(ctx_t *parent, int fd, uint32_t events, int cause, ct
 	as_source(c)->fd = dup;
 	as_source(c)->user_fd = fd;
 	as_source(c)->cause = cause ? cause : -ECANCELED;
-
-	reg = ctx__registrar(c);
-	if (reg)
-		lock_acquire(&reg->lock);
-	if (reg && ctx__is_done(reg)) {
-		ctx__inherit_done(c, reg);
-		close(dup);
-		as_source(c)->fd = -1;
-	} else {
-		r = ctx__watch_add(c, events);
-		if (r == 0 && reg)
-			ctx__link(reg, c);
-	}
-	if (reg)
-		lock_release(&reg->lock);
-	if (r < 0) {
-		ctx__node_free(c);
-		return r;
-	}
-	*ret = c;
-	return 0;
+	r = ctx__publish(c, ctx__watch_add, events, ret);
+	/* Born done under a done parent: our duplicate is closed at once. */
+	if (r == 0 && ctx__err(c))
+		ctx__watch_remove(c);
+	return r;
 }

@@ -155,6 +155,8 @@ extern atomic_uint ctx__fork_gen;
 struct ctx *ctx__node_new(struct ctx *parent, enum ctx_kind kind, size_t size);
 void ctx__node_free(struct ctx *c);
 struct ctx *ctx__registrar(const struct ctx *c);
+int ctx__publish(struct ctx *c, int (*arm)(struct ctx *c, uint32_t arg), uint32_t arg,
+		 struct ctx **ret);
 void ctx__link(struct ctx *reg, struct ctx *c);
 void ctx__unlink(struct ctx *c);
 void ctx__set_done(struct ctx *c, int err, int cause);
@@ -207,7 +209,7 @@ void ctx__afters_detach_value(struct ctx *value_ctx);
 /* timer.c: the library thread, its timer heap and its fd watches. */
 int ctx__thread_start(void);
 bool ctx__in_library_thread(void);
-int ctx__timer_add(struct ctx *c);
+int ctx__timer_add(struct ctx *c, uint32_t unused);
 void ctx__timer_remove(struct ctx *c);
 int ctx__watch_add(struct ctx *c, uint32_t events);
 void ctx__watch_remove(struct ctx *c);

@@ -89,7 +89,7 @@ static int watch_locked(const sigset_t *set)
 CTX_EXPORT int ctx_with_signals(ctx_t *parent, const sigset_t *set, ctx_t **ret)
 {
 	struct ctx_signals *s;
-	struct ctx *c, *reg;
+	struct ctx *c;
 	int r;
 
 	ctx_assert_return(parent, -EINVAL);
@@ -125,17 +125,8 @@ CTX_EXPORT int ctx_with_signals(ctx_t *parent, const sigset_t *set, ctx_t **ret)
 		}
 	}
 
-	reg = ctx__registrar(c);
-	if (reg) {
-		lock_acquire(&reg->lock);
-		if (ctx__is_done(reg))
-			ctx__inherit_done(c, reg);
-		else if (!ctx__is_done(c))
-			ctx__link(reg, c); /* unless a signal already cancelled it */
-		lock_release(&reg->lock);
-	}
-	*ret = c;
-	return 0;
+	/* A signal may already have cancelled it: then it is not linked. */
+	return ctx__publish(c, NULL, 0, ret);
 }
 
 /* Called when c is freed: it stops watching, possibly restoring dispositions. */

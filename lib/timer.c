@@ -314,7 +314,7 @@ int ctx__thread_start(void)
 
 /* --- deadlines --- */
 
-int ctx__timer_add(struct ctx *c)
+int ctx__timer_add(struct ctx *c, uint32_t unused)
 {
 	int64_t deadline = as_deadline(c)->deadline_ns;
 

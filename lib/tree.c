@@ -68,6 +68,39 @@ void ctx__link(struct ctx *reg, struct ctx *c)
 	c->node.pprev = &reg->node.children;
 }
 
+/*
+ * Publishes a new node c in *ret. Under its registrar's lock, c is born done
+ * if the registrar is done; otherwise, unless its constructor already made
+ * it done, `arm` (if any) gives it its source in the library thread and c
+ * joins the registrar's children, so a parent cancelled meanwhile either
+ * finds c or c finds it done. If arm fails, c is freed.
+ */
+int ctx__publish(struct ctx *c, int (*arm)(struct ctx *c, uint32_t arg), uint32_t arg,
+		 struct ctx **ret)
+{
+	struct ctx *reg = ctx__registrar(c);
+	int r = 0;
+
+	if (reg)
+		lock_acquire(&reg->lock);
+	if (reg && ctx__is_done(reg)) {
+		ctx__inherit_done(c, reg);
+	} else if (!ctx__is_done(c)) {
+		if (arm)
+			r = arm(c, arg);
+		if (r == 0 && reg)
+			ctx__link(reg, c);
+	}
+	if (reg)
+		lock_release(&reg->lock);
+	if (r < 0) {
+		ctx__node_free(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
 /* Called with the registrar's lock held. */
 void ctx__unlink(struct ctx *c)
 {
@@ -178,7 +211,7 @@ CTX_EXPORT ctx_t *ctx_unref(ctx_t *ctx)
 
 CTX_EXPORT int ctx_with_cancel(ctx_t *parent, ctx_t **ret)
 {
-	struct ctx *c, *reg;
+	struct ctx *c;
 
 	ctx_assert_return(parent, -EINVAL);
 	ctx_assert_return(ret, -EINVAL);
@@ -186,17 +219,7 @@ CTX_EXPORT int ctx_with_cancel(ctx_t *parent, ctx_t **ret)
 	c = ctx__node_new(parent, CTX_CANCEL, sizeof(struct ctx));
 	if (!c)
 		return -ENOMEM;
-	reg = ctx__registrar(c);
-	if (reg) {
-		lock_acquire(&reg->lock);
-		if (ctx__is_done(reg))
-			ctx__inherit_done(c, reg);
-		else
-			ctx__link(reg, c);
-		lock_release(&reg->lock);
-	}
-	*ret = c;
-	return 0;
+	return ctx__publish(c, NULL, 0, ret);
 }
 
 CTX_EXPORT int ctx_without_cancel(ctx_t *parent, ctx_t **ret)

@@ -16,6 +16,8 @@ TESTS += $(LOOP_TESTS)
 endif
 endif
 
+EXTRA_DIST += tests/loop-common.h
+
 tests_test_loop_uv_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(LIBUV_CFLAGS)
 tests_test_loop_uv_LDADD = libctx.la $(CRITERION_LIBS) $(LIBUV_LIBS) -lpthread
 tests_test_loop_event_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS) $(LIBEVENT_CFLAGS)
