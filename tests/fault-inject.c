@@ -317,6 +317,23 @@ static int poll_ready(ctx_t *c, int fd)
 	return r > 0 ? 0 : r < 0 ? r : -1000;
 }
 
+/* A 1 ms timer, waited for without ctx_wait (which may cancel it itself). */
+static int barrier(ctx_t **x)
+{
+	struct pollfd p = { .events = POLLIN };
+	int r;
+
+	if (!*x) {
+		r = ctx_with_timeout(ctx_background(), 1000000, x);
+		if (r < 0)
+			return r;
+	}
+	p.fd = ctx_fd(*x);
+	if (p.fd < 0)
+		return p.fd;
+	return poll(&p, 1, 10000) == 1 ? 0 : -1000;
+}
+
 struct totals {
 	long calls, allocs;
 	int fds;
@@ -326,6 +343,7 @@ static void scenario(struct totals *t)
 {
 	ctx_t *w = NULL, *v = NULL, *d = NULL, *past = NULL, *f = NULL, *s = NULL, *g = NULL;
 	ctx_t *c = NULL, *c2 = NULL, *deadlines[N_DEADLINES] = { 0 }, *sources[N_SOURCES] = { 0 };
+	ctx_t *x1 = NULL, *x2 = NULL;
 	ctx_after_t *h = NULL;
 	struct timespec ts = { 0, 1 };
 	int fire[2], quiet[2], fd_a = -1, fd_v = -1, never;
@@ -406,9 +424,21 @@ static void scenario(struct totals *t)
 	close(quiet[0]);
 	close(quiet[1]);
 
+	/*
+	 * The library thread drops its references to what it fired (f, s, g)
+	 * after those contexts are visibly done, so their memory and fds may
+	 * still be held. Its events are handled one at a time: once it has
+	 * fired a later timer x1, it is done with them; once it has fired x2,
+	 * done with x1 too. x2 stays held by us, so the counts are exact.
+	 */
+	STEP("barrier", barrier(&x1));
+	x1 = ctx_unref(x1);
+	STEP("barrier", barrier(&x2));
+
 	t->calls = atomic_load(&calls);
 	t->allocs = atomic_load(&live_allocs);
 	t->fds = count_fds();
+	ctx_unref(x2);
 }
 
 /* Runs the scenario in a child failing call `n`; returns its totals. */
@@ -427,13 +457,6 @@ static bool run_child(long n, const struct totals *want, struct totals *got, boo
 		close(p[0]);
 		fail_at = n;
 		scenario(&t);
-		/* The library thread may still hold the last reference of a context it fired. */
-		for (int i = 0; want && i < 2000 && (t.allocs != want->allocs || t.fds != want->fds);
-		     i++) {
-			usleep(1000);
-			t.allocs = atomic_load(&live_allocs);
-			t.fds = count_fds();
-		}
 		if (want && (t.allocs != want->allocs || t.fds != want->fds)) {
 			fprintf(stderr, "fault-inject (call %ld, %s): leak: %ld allocations, "
 					"%d fds left; without faults %ld, %d\n",
