@@ -16,4 +16,4 @@ if "$top_builddir/libtool" --mode=execute ldd "$top_builddir/tests/soak-contexts
 fi
 FUZZ_OUT="$top_builddir/fuzz-out"
 export FUZZ_OUT
-exec "$top_srcdir/fuzz/run.sh" "${FUZZ_SMOKE_SECONDS:-30}" -close_fd_mask=1
+exec "$top_srcdir/fuzz/run.sh" "${FUZZ_SMOKE_SECONDS:-30}"

@@ -43,3 +43,9 @@ clean-local: clean-fuzz
 clean-fuzz:
 	-rm -rf fuzz-out
 .PHONY: clean-fuzz
+
+# `make fuzz [FUZZ_SECONDS=n]`: the fuzzer on its own (clang + libFuzzer).
+FUZZ_SECONDS = 60
+fuzz:
+	FUZZ_OUT=$(abs_top_builddir)/fuzz-out $(top_srcdir)/fuzz/run.sh $(FUZZ_SECONDS)
+.PHONY: fuzz
