@@ -117,15 +117,14 @@ void ctx__unlink(struct ctx *c)
 void ctx__set_done(struct ctx *c, int err, int cause)
 {
 	c->node.cause = cause;
-	atomic_store_explicit(&c->done, err == -ETIMEDOUT ? CTX_DONE_TIMEDOUT : CTX_DONE_CANCELED,
-			      memory_order_release);
+	atomic_store_explicit(&c->err, (signed char)err, memory_order_release);
 }
 
 /* Born done like its registrar reg, whose lock is held. */
 void ctx__inherit_done(struct ctx *c, const struct ctx *reg)
 {
 	c->node.cause = reg->node.cause;
-	atomic_store_explicit(&c->done, atomic_load_explicit(&reg->done, memory_order_relaxed),
+	atomic_store_explicit(&c->err, atomic_load_explicit(&reg->err, memory_order_relaxed),
 			      memory_order_release);
 }
 
