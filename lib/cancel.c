@@ -31,15 +31,6 @@ static void mark_done(struct ctx *c, int err, int cause, struct ctx_after **run)
 	}
 }
 
-/* Gives back what a done node holds in the library thread: a timer, a watch. */
-static void release_sources(struct ctx *c)
-{
-	if (c->kind == CTX_DEADLINE)
-		ctx__timer_remove(c);
-	else if (c->kind == CTX_FD_SOURCE)
-		ctx__watch_remove(c);
-}
-
 /*
  * Cancels the cancellable node c. Returns 0, or -EALREADY if it was done.
  *
@@ -102,9 +93,9 @@ int ctx__cancel(struct ctx *c, int err, int cause)
 		lock_release(&reg->lock);
 	}
 
-	release_sources(c);
+	ctx__release_sources(c);
 	for (cur = held; cur; cur = cur->node.sibling)
-		release_sources(cur);
+		ctx__release_sources(cur);
 
 	ctx__afters_run(run);
 

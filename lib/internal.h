@@ -159,6 +159,7 @@ void ctx__unlink(struct ctx *c);
 void ctx__set_done(struct ctx *c, int err, int cause);
 void ctx__inherit_done(struct ctx *c, const struct ctx *reg);
 bool ctx__tryref(struct ctx *c);
+void ctx__release_sources(struct ctx *c);
 
 static inline bool ctx__is_root(const struct ctx *c)
 {

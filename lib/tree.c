@@ -31,8 +31,8 @@ CTX_EXPORT ctx_t *ctx_todo(void)
 }
 
 /*
- * Allocates a node child of `parent` holding a reference on it. The caller
- * links it (or marks it born done) before anyone else can see it.
+ * Allocates a node child of `parent` holding a reference on it; the
+ * constructor fills in its kind's fields and publishes it (ctx__publish).
  */
 struct ctx *ctx__node_new(struct ctx *parent, enum ctx_kind kind, size_t size)
 {
@@ -147,6 +147,18 @@ static bool from_this_process(const struct ctx *c)
 	return c->gen == atomic_load_explicit(&ctx__fork_gen, memory_order_relaxed);
 }
 
+/*
+ * Gives back what a node holds in the library thread, a timer or a watch
+ * (closing our duplicate): when it is done, or freed before.
+ */
+void ctx__release_sources(struct ctx *c)
+{
+	if (c->kind == CTX_DEADLINE)
+		ctx__timer_remove(c);
+	else if (c->kind == CTX_FD_SOURCE)
+		ctx__watch_remove(c);
+}
+
 /* Frees c, whose last reference is gone; returns its parent to release. */
 static struct ctx *destroy(struct ctx *c)
 {
@@ -168,11 +180,8 @@ static struct ctx *destroy(struct ctx *c)
 			ctx__unlink(c);
 			lock_release(&reg->lock);
 		}
-		if (c->kind == CTX_DEADLINE)
-			ctx__timer_remove(c);
-		else if (c->kind == CTX_FD_SOURCE)
-			ctx__watch_remove(c);
-		else if (c->kind == CTX_SIGNALS)
+		ctx__release_sources(c);
+		if (c->kind == CTX_SIGNALS)
 			ctx__signals_remove(c);
 	} else if (c->kind == CTX_FD_SOURCE && as_source(c)->fd >= 0) {
 		close(as_source(c)->fd);
