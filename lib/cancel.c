@@ -37,9 +37,7 @@ static void mark_done(struct ctx *c, int err, int cause, struct ctx_after **run)
  * The subtree is walked depth first without recursion: the path from c to
  * the current node stays locked (ancestor before descendant, the global lock
  * order), so a concurrent cancel of any node inside the subtree waits until
- * that node's own subtree is done, as with Go's per-context mutex. Nodes are
- * marked done on the way back up: a context seen done (its fd readable, its
- * ctx_err set) already has every descendant done. Each child
+ * that node's own subtree is done, as with Go's per-context mutex. Each child
  * is unlinked as it is visited and, if a reference can still be taken on it,
  * chained on `held` through its now unused sibling link; the references are
  * dropped only once every lock is released and every after-function has run.
@@ -54,6 +52,7 @@ int ctx__cancel(struct ctx *c, int err, int cause)
 		lock_release(&c->lock);
 		return -EALREADY;
 	}
+	mark_done(c, err, cause, &run);
 
 	cur = c;
 	for (;;) {
@@ -70,11 +69,10 @@ int ctx__cancel(struct ctx *c, int err, int cause)
 				held = child;
 				continue;
 			}
+			mark_done(child, err, cause, &run);
 			cur = child;
 			continue;
 		}
-		/* Its subtree is done, so whoever sees cur done sees all of it done. */
-		mark_done(cur, err, cause, &run);
 		if (cur == c)
 			break;
 		next = ctx__owner(cur->parent);
