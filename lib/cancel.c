@@ -37,7 +37,9 @@ static void mark_done(struct ctx *c, int err, int cause, struct ctx_after **run)
  * The subtree is walked depth first without recursion: the path from c to
  * the current node stays locked (ancestor before descendant, the global lock
  * order), so a concurrent cancel of any node inside the subtree waits until
- * that node's own subtree is done, as with Go's per-context mutex. Each child
+ * that node's own subtree is done, as with Go's per-context mutex. As in Go,
+ * a node is marked before its children: whoever sees a child done by
+ * inheritance finds its parent done too. Each child
  * is unlinked as it is visited and, if a reference can still be taken on it,
  * chained on `held` through its now unused sibling link; the references are
  * dropped only once every lock is released and every after-function has run.
