@@ -31,24 +31,15 @@ static void mark_done(struct ctx *c, int err, int cause, struct ctx_after **run)
 	}
 }
 
-/* Gives back what a done node holds in the library thread: a timer, a watch. */
-static void release_sources(struct ctx *c)
-{
-	if (c->kind == CTX_DEADLINE)
-		ctx__timer_remove(c);
-	else if (c->kind == CTX_FD_SOURCE)
-		ctx__watch_remove(c);
-}
-
 /*
  * Cancels the cancellable node c. Returns 0, or -EALREADY if it was done.
  *
  * The subtree is walked depth first without recursion: the path from c to
  * the current node stays locked (ancestor before descendant, the global lock
  * order), so a concurrent cancel of any node inside the subtree waits until
- * that node's own subtree is done, as with Go's per-context mutex. Nodes are
- * marked done on the way back up: a context seen done (its fd readable, its
- * ctx_err set) already has every descendant done. Each child
+ * that node's own subtree is done, as with Go's per-context mutex. As in Go,
+ * a node is marked before its children: whoever sees a child done by
+ * inheritance finds its parent done too. Each child
  * is unlinked as it is visited and, if a reference can still be taken on it,
  * chained on `held` through its now unused sibling link; the references are
  * dropped only once every lock is released and every after-function has run.
@@ -63,6 +54,7 @@ int ctx__cancel(struct ctx *c, int err, int cause)
 		lock_release(&c->lock);
 		return -EALREADY;
 	}
+	mark_done(c, err, cause, &run);
 
 	cur = c;
 	for (;;) {
@@ -79,11 +71,10 @@ int ctx__cancel(struct ctx *c, int err, int cause)
 				held = child;
 				continue;
 			}
+			mark_done(child, err, cause, &run);
 			cur = child;
 			continue;
 		}
-		/* Its subtree is done, so whoever sees cur done sees all of it done. */
-		mark_done(cur, err, cause, &run);
 		if (cur == c)
 			break;
 		next = ctx__owner(cur->parent);
@@ -102,9 +93,9 @@ int ctx__cancel(struct ctx *c, int err, int cause)
 		lock_release(&reg->lock);
 	}
 
-	release_sources(c);
+	ctx__release_sources(c);
 	for (cur = held; cur; cur = cur->node.sibling)
-		release_sources(cur);
+		ctx__release_sources(cur);
 
 	ctx__afters_run(run);
 

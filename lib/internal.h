@@ -65,9 +65,6 @@ struct ctx_after {
 	struct ctx_after *next; /* in the node's list, under its lock */
 };
 
-/* Done states of a node: one byte, read with a single atomic load. */
-enum ctx_done { CTX_LIVE, CTX_DONE_CANCELED, CTX_DONE_TIMEDOUT };
-
 /*
  * 72 bytes for a cancel context, so a live one costs no more heap than in
  * Go: what only some contexts need (a deadline, a watched descriptor) lives
@@ -78,7 +75,7 @@ struct ctx {
 	atomic_uint refs;
 	uint8_t kind;          /* enum ctx_kind */
 	bool cancellable;      /* a node whose done state can change */
-	atomic_uchar done;     /* enum ctx_done; nodes only */
+	atomic_schar err;      /* 0, -ECANCELED or -ETIMEDOUT: both fit; nodes only */
 	uint32_t gen;          /* fork generation it was made in */
 	struct ctx_lock lock;  /* nodes only */
 	struct ctx *parent;    /* holds a reference; NULL for the roots */
@@ -92,7 +89,7 @@ struct ctx {
 			bool has_afters;
 		} val;
 		struct {
-			int cause;         /* written before done is released */
+			int cause;         /* written before err is released */
 			atomic_int fd;     /* done eventfd, or -1 until asked for */
 			unsigned int after_count;
 			unsigned int after_sweep_at;
@@ -162,6 +159,7 @@ void ctx__unlink(struct ctx *c);
 void ctx__set_done(struct ctx *c, int err, int cause);
 void ctx__inherit_done(struct ctx *c, const struct ctx *reg);
 bool ctx__tryref(struct ctx *c);
+void ctx__release_sources(struct ctx *c);
 
 static inline bool ctx__is_root(const struct ctx *c)
 {
@@ -177,14 +175,12 @@ static inline struct ctx *ctx__owner(const struct ctx *c)
 /* For a node whose lock is held. */
 static inline bool ctx__is_done(const struct ctx *n)
 {
-	return atomic_load_explicit(&n->done, memory_order_relaxed) != CTX_LIVE;
+	return atomic_load_explicit(&n->err, memory_order_relaxed) != 0;
 }
 
 static inline int ctx__err(const struct ctx *c)
 {
-	static const int errs[] = { 0, -ECANCELED, -ETIMEDOUT };
-
-	return errs[atomic_load_explicit(&ctx__owner(c)->done, memory_order_acquire)];
+	return atomic_load_explicit(&ctx__owner(c)->err, memory_order_acquire);
 }
 
 /* The deadline node bounding c, if any: Go walks up for Deadline() too. */

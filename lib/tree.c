@@ -31,8 +31,8 @@ CTX_EXPORT ctx_t *ctx_todo(void)
 }
 
 /*
- * Allocates a node child of `parent` holding a reference on it. The caller
- * links it (or marks it born done) before anyone else can see it.
+ * Allocates a node child of `parent` holding a reference on it; the
+ * constructor fills in its kind's fields and publishes it (ctx__publish).
  */
 struct ctx *ctx__node_new(struct ctx *parent, enum ctx_kind kind, size_t size)
 {
@@ -117,15 +117,14 @@ void ctx__unlink(struct ctx *c)
 void ctx__set_done(struct ctx *c, int err, int cause)
 {
 	c->node.cause = cause;
-	atomic_store_explicit(&c->done, err == -ETIMEDOUT ? CTX_DONE_TIMEDOUT : CTX_DONE_CANCELED,
-			      memory_order_release);
+	atomic_store_explicit(&c->err, (signed char)err, memory_order_release);
 }
 
 /* Born done like its registrar reg, whose lock is held. */
 void ctx__inherit_done(struct ctx *c, const struct ctx *reg)
 {
 	c->node.cause = reg->node.cause;
-	atomic_store_explicit(&c->done, atomic_load_explicit(&reg->done, memory_order_relaxed),
+	atomic_store_explicit(&c->err, atomic_load_explicit(&reg->err, memory_order_relaxed),
 			      memory_order_release);
 }
 
@@ -146,6 +145,18 @@ bool ctx__tryref(struct ctx *c)
 static bool from_this_process(const struct ctx *c)
 {
 	return c->gen == atomic_load_explicit(&ctx__fork_gen, memory_order_relaxed);
+}
+
+/*
+ * Gives back what a node holds in the library thread, a timer or a watch
+ * (closing our duplicate): when it is done, or freed before.
+ */
+void ctx__release_sources(struct ctx *c)
+{
+	if (c->kind == CTX_DEADLINE)
+		ctx__timer_remove(c);
+	else if (c->kind == CTX_FD_SOURCE)
+		ctx__watch_remove(c);
 }
 
 /* Frees c, whose last reference is gone; returns its parent to release. */
@@ -169,11 +180,8 @@ static struct ctx *destroy(struct ctx *c)
 			ctx__unlink(c);
 			lock_release(&reg->lock);
 		}
-		if (c->kind == CTX_DEADLINE)
-			ctx__timer_remove(c);
-		else if (c->kind == CTX_FD_SOURCE)
-			ctx__watch_remove(c);
-		else if (c->kind == CTX_SIGNALS)
+		ctx__release_sources(c);
+		if (c->kind == CTX_SIGNALS)
 			ctx__signals_remove(c);
 	} else if (c->kind == CTX_FD_SOURCE && as_source(c)->fd >= 0) {
 		close(as_source(c)->fd);
