@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,7 +51,7 @@
 		abort();                                                       \
 	} while (0)
 
-enum kind { K_ROOT, K_CANCEL, K_DEADLINE, K_WOC, K_VALUE };
+enum kind { K_ROOT, K_CANCEL, K_DEADLINE, K_SOURCE, K_WOC, K_VALUE };
 
 struct node {
 	enum kind kind;
@@ -66,6 +67,9 @@ struct node {
 	int key;         /* value nodes: index in keys[] */
 	bool destroy;    /* value nodes: has a destructor */
 	int fd;          /* owner nodes: the done fd seen, -1 if not asked */
+	int pipe_w;      /* sources: our write end, -1 once closed */
+	uint32_t events; /* sources: what they watch */
+	int sentinel;    /* sources: the after-function telling they fired */
 	ctx_t *real;
 };
 
@@ -98,6 +102,7 @@ static int op_no;
 static int64_t base_ns;
 static char keys[4];
 static int never_fd = -1;
+static int devnull = -1; /* epoll refuses it: -EPERM */
 static int fd_baseline;
 static int ready_pipe[2];
 static bool trace; /* FUZZ_CTX_TRACE: print each operation */
@@ -121,9 +126,9 @@ static void pause_us(long us)
 }
 
 /*
- * The library's descriptors are all anonymous inodes (eventfd, timerfd,
- * epoll); libFuzzer's own (the symbolizer's pipes) come and go, so only
- * those are counted.
+ * Descriptors of the kinds the library makes (eventfd, timerfd, epoll) or
+ * duplicates (our pipes). libFuzzer's own come and go between inputs (the
+ * symbolizer's pipes), so the baseline is taken at the start of each input.
  */
 static int count_fds(void)
 {
@@ -141,7 +146,7 @@ static int count_fds(void)
 			continue;
 		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
 		len = readlink(path, target, sizeof(target) - 1);
-		if (len > 0 && !strncmp(target, "anon_inode:", 11))
+		if (len > 0 && (!strncmp(target, "anon_inode:", 11) || !strncmp(target, "pipe:", 5)))
 			n++;
 	}
 	closedir(d);
@@ -203,7 +208,8 @@ static int owner(int i)
 
 static bool cancellable(int i)
 {
-	return nodes[i].kind == K_CANCEL || nodes[i].kind == K_DEADLINE;
+	return nodes[i].kind == K_CANCEL || nodes[i].kind == K_DEADLINE ||
+	       nodes[i].kind == K_SOURCE;
 }
 
 /* The node a cancellable node registers with, or -1. */
@@ -224,7 +230,7 @@ static int m_err(int i)
 
 static int m_cause(int i)
 {
-	return nodes[owner(i)].cause;
+	return nodes[owner(i)].err ? nodes[owner(i)].cause : 0;
 }
 
 static void mark_done(int o, int err, int cause)
@@ -264,6 +270,11 @@ static void m_maybe_free(int i)
 				regs[r].state = R_DETACHED;
 		if (nodes[i].kind == K_VALUE && nodes[i].destroy)
 			vrecs[i].expected = 1;
+		if (nodes[i].kind == K_SOURCE && nodes[i].pipe_w >= 0) {
+			/* Our end only: the library's duplicate went with the context. */
+			close(nodes[i].pipe_w);
+			nodes[i].pipe_w = -1;
+		}
 		i = nodes[i].parent;
 		if (nodes[i].kind != K_ROOT)
 			nodes[i].child_refs--;
@@ -280,6 +291,7 @@ static int m_new(enum kind k, int parent, ctx_t *real)
 	nodes[i].parent = parent;
 	nodes[i].user_refs = 1;
 	nodes[i].fd = -1;
+	nodes[i].pipe_w = -1;
 	nodes[i].real = real;
 	nodes[i].in_block = block_node >= 0;
 	if (parent >= 0 && nodes[parent].kind != K_ROOT)
@@ -502,6 +514,9 @@ static void check_describe(int i)
 		case K_ROOT:
 			snprintf(want, sizeof(want), "%s",
 				 c->real == ctx_background() ? "background" : "todo");
+			break;
+		case K_SOURCE:
+			snprintf(want, sizeof(want), "with_fd(%d)", c->key);
 			break;
 		case K_CANCEL:
 		case K_DEADLINE:
@@ -872,6 +887,106 @@ static void op_after_stop(struct input *in)
 	stop_reg(cand[byte(in) % n]);
 }
 
+/*
+ * An fd source on a fresh pipe whose read end we close at once (the library
+ * keeps its own duplicate). Nothing can fire it until op_fire writes to the
+ * pipe or hangs it up, so it stays deterministic until then.
+ */
+static void op_with_fd(struct input *in)
+{
+	static const uint32_t watch[] = { EPOLLIN, EPOLLHUP, EPOLLIN | EPOLLRDHUP, EPOLLERR };
+	int s = parent_pick(in), p, sel = byte(in), cause = pick_cause(in), r, i, fds[2];
+	ctx_t *c = NULL;
+
+	if (s < 0 || !room() || n_regs >= MAX_REGS)
+		return;
+	p = slots[s];
+	if (sel & 4) { /* refused arguments */
+		int want = sel & 8 ? -EBADF : sel & 16 ? -EINVAL : -EPERM;
+
+		/* Under a done parent, nothing is watched: epoll never sees it. */
+		if (want == -EPERM && (block_node >= 0 || m_err(p)))
+			return;
+
+		if (want == -EBADF)
+			r = ctx_with_fd(nodes[p].real, sel & 32 ? -1 : 1000, EPOLLIN, cause, &c);
+		else if (want == -EINVAL)
+			r = ctx_with_fd(nodes[p].real, ready_pipe[0], sel & 32 ? 0 : 1u << 20, cause,
+					&c);
+		else
+			r = ctx_with_fd(nodes[p].real, devnull, EPOLLIN, cause, &c);
+		if (r != want || c)
+			fail("ctx_with_fd refused case: %d, want %d", r, want);
+		return;
+	}
+	if (pipe2(fds, O_CLOEXEC))
+		abort();
+	r = ctx_with_fd(nodes[p].real, fds[0], watch[sel % 4], cause, &c);
+	if (r)
+		fail("ctx_with_fd: %d", r);
+	close(fds[0]);
+	i = m_new(K_SOURCE, p, c);
+	nodes[i].pipe_w = fds[1];
+	nodes[i].events = watch[sel % 4];
+	nodes[i].key = fds[0]; /* the number describe names */
+	nodes[i].cause = cause ? cause : -ECANCELED; /* until done: the cause it fires with */
+	if (nodes[i].err)
+		nodes[i].cause = nodes[registrar(i)].cause;
+	put_slot(i);
+	nodes[i].sentinel = reg_new(i, true, true);
+}
+
+/* Writes to (or hangs up) a live source's pipe and waits for what follows. */
+static void op_fire(struct input *in)
+{
+	int cand[MAX_SLOTS], n = 0, i, how = byte(in), r;
+	int64_t give_up;
+	bool fires;
+
+	for (int s = 0; s < MAX_SLOTS; s++) {
+		int j = slots[s];
+
+		if (j < 0 || nodes[j].kind != K_SOURCE || nodes[j].err || nodes[j].pipe_w < 0 ||
+		    nodes[j].in_block)
+			continue;
+		/* An ancestor of the open block's deadline would race its timer. */
+		for (int k = block_node; k >= 0; k = nodes[k].parent)
+			if (k == j)
+				j = -1;
+		if (j >= 0)
+			cand[n++] = j;
+	}
+	if (!n)
+		return;
+	i = cand[how % n];
+	if (how & 8) {
+		close(nodes[i].pipe_w);
+		nodes[i].pipe_w = -1;
+		fires = true; /* a hang-up always counts */
+	} else {
+		if (write(nodes[i].pipe_w, "x", 1) != 1)
+			abort();
+		fires = nodes[i].events & EPOLLIN;
+	}
+	if (!fires) {
+		r = ctx_sleep(nodes[i].real, 200000);
+		if (r || ctx_err(nodes[i].real))
+			fail("source %d watching %#x fired on a write: %d", i, nodes[i].events, r);
+		return;
+	}
+	r = ctx_wait(nodes[i].real);
+	if (r != -ECANCELED || ctx_cause(nodes[i].real) != nodes[i].cause)
+		fail("source %d fired: err %d cause %d, want %d %d", i, r,
+		     ctx_cause(nodes[i].real), -ECANCELED, nodes[i].cause);
+	/* Its sentinel runs once the whole subtree is done. */
+	give_up = now_ns() + SETTLE_NS;
+	while (!atomic_load(&regs[nodes[i].sentinel].runs) && now_ns() < give_up)
+		pause_us(50);
+	if (atomic_load(&regs[nodes[i].sentinel].runs) != 1)
+		fail("source %d fired but its after-function did not run", i);
+	m_cancel(i, -ECANCELED, nodes[i].cause);
+}
+
 static void op_observe(struct input *in)
 {
 	int s = slot_pick(in, false), what = byte(in), i;
@@ -999,7 +1114,7 @@ static const struct {
 	OP(op_with_value), OP(op_without_cancel), OP(op_cancel), OP(op_cancel),
 	OP(op_unref), OP(op_unref), OP(op_ref), OP(op_after_func),
 	OP(op_after_func), OP(op_after_stop), OP(op_observe), OP(op_observe),
-	OP(op_wait), OP(op_short),
+	OP(op_wait), OP(op_short), OP(op_with_fd), OP(op_fire),
 };
 
 static void reset(void)
@@ -1014,6 +1129,7 @@ static void reset(void)
 	slots[1] = 1;
 	block_node = block_reg = -1;
 	base_ns = now_ns();
+	fd_baseline = count_fds();
 }
 
 /* Drops every reference and checks that everything is released. */
@@ -1061,10 +1177,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	ctx_unref(c);
 	never_fd = ctx_fd(ctx_background());
+	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	trace = getenv("FUZZ_CTX_TRACE") != NULL;
-	if (never_fd < 0 || pipe2(ready_pipe, O_CLOEXEC) || write(ready_pipe[1], "x", 1) != 1)
+	if (never_fd < 0 || devnull < 0 || pipe2(ready_pipe, O_CLOEXEC) || write(ready_pipe[1], "x", 1) != 1)
 		abort();
-	fd_baseline = count_fds();
 	return 0;
 }
 
