@@ -29,10 +29,13 @@ static int wait_for(struct ctx *ctx, int64_t until, int fd, short events)
 			ctx__cancel(bound, -ETIMEDOUT, as_deadline(bound)->cause);
 			return ctx__err(ctx);
 		}
-		if (until <= now)
+		if (until == 0) /* ctx_sleep(ctx, 0): a check, never a wait */
 			return 0;
+		/* Decided before the clock can run out, so it does not depend on speed. */
 		if (ctx__in_library_thread())
 			return -EDEADLK;
+		if (until <= now)
+			return 0;
 
 		if (nfds == 0) {
 			if (ctx__owner(ctx)->cancellable) {
@@ -72,7 +75,7 @@ CTX_EXPORT int ctx_wait(ctx_t *ctx)
 CTX_EXPORT int ctx_sleep(ctx_t *ctx, uint64_t ns)
 {
 	ctx_assert_return(ctx, -EINVAL);
-	return wait_for(ctx, ctx__ns_from_now(ns), -1, 0);
+	return wait_for(ctx, ns ? ctx__ns_from_now(ns) : 0, -1, 0);
 }
 
 CTX_EXPORT int ctx_poll(ctx_t *ctx, int fd, short events)
