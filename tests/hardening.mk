@@ -38,7 +38,7 @@ TESTS += tests/soak-limits
 TESTS += tests/valgrind-check.sh tests/fuzz-smoke.sh
 EXTRA_DIST += tests/valgrind-check.sh tests/fuzz-smoke.sh tests/README.md \
 	fuzz/run.sh fuzz/fuzz-ctx.c fuzz/README.md fuzz/corpus
-CLEANFILES += tests/*.valgrind.log
+CLEANFILES += tests/*.valgrind.log tests/*.valgrind.log.out
 clean-local: clean-fuzz
 clean-fuzz:
 	-rm -rf fuzz-out

@@ -37,16 +37,18 @@ for p in $programs; do
 	# Forked children (fault-inject's scenarios) stay under memcheck too.
 	"$libtool" --mode=execute valgrind -q --error-exitcode=1 --leak-check=full \
 		--errors-for-leak-kinds=definite --show-leak-kinds=definite \
-		--child-silent-after-fork=no --log-file="$log" "$prog" >/dev/null
+		--child-silent-after-fork=no --log-file="$log" "$prog" >"$log.out"
 	r=$?
 	ran=$((ran + 1))
 	if [ $r -ne 0 ] || [ -s "$log" ]; then
 		echo "FAIL: $p under memcheck (exit $r):"
 		cat "$log"
+		# The program's own verdict, when it failed rather than memcheck.
+		grep -E '^(not ok|#)' "$log.out"
 		status=1
 	else
 		echo "ok: $p"
-		rm -f "$log"
+		rm -f "$log" "$log.out"
 	fi
 done
 [ $ran -gt 0 ] || { echo "no program to check"; exit 77; }
