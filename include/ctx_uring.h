@@ -11,7 +11,7 @@
  * depend on liburing: only programs that include this header need it, and
  * they link it themselves (-lctx -luring). The price is that the helpers
  * are compiled against the liburing headers the program sees, which is what
- * liburing's own prep functions already do. See ctx_uring(3) pages.
+ * liburing's own prep functions already do. See the ctx_uring_*(3) pages.
  *
  * user_data tag scheme. Every SQE a helper prepares carries a user_data
  * with bit 63 set (CTX_URING_TAG), a kind in bits 56-62 and, in bits 0-55,
@@ -56,7 +56,7 @@ extern "C" {
 #define CTX_URING_DISARM	5u	/* POLL_REMOVE of ctx_uring_disarm() */
 #define CTX_URING_WAIT		6u	/* poll (and its removal) of ctx_uring_wait_cqe() */
 
-static inline uint64_t ctx__uring_ud(unsigned kind, uint64_t key)
+static inline uint64_t __ctx_uring_ud(unsigned kind, uint64_t key)
 {
 	return CTX_URING_TAG | ((uint64_t)kind << 56) | (key & CTX_URING_KEY_MASK);
 }
@@ -70,7 +70,7 @@ static inline bool ctx_uring_is_internal(const struct io_uring_cqe *cqe)
  * The SQ may be full; submitting what is queued to make room would break
  * the chains built here, so report -EBUSY and let the caller decide.
  */
-static inline struct io_uring_sqe *ctx__uring_sqe(struct io_uring *ring, uint64_t ud)
+static inline struct io_uring_sqe *__ctx_uring_sqe(struct io_uring *ring, uint64_t ud)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
 
@@ -116,20 +116,20 @@ static inline int ctx_uring_deadline(struct io_uring *ring, struct io_uring_sqe 
 		 * the operation (and the rest of the caller's chain).
 		 */
 		io_uring_prep_cancel64(sqe, CTX_URING_TAG, 0);
-		io_uring_sqe_set_data64(sqe, ctx__uring_ud(CTX_URING_DOOMED,
+		io_uring_sqe_set_data64(sqe, __ctx_uring_ud(CTX_URING_DOOMED,
 							   next->user_data));
 		sqe->flags |= IOSQE_IO_LINK;
 		return 1;
 	}
 	if (!ctx_deadline(ctx, &dl))
 		return 0;
-	next = ctx__uring_sqe(ring, 0);
+	next = __ctx_uring_sqe(ring, 0);
 	if (!next)
 		return -EBUSY;
 	ts->tv_sec = dl.tv_sec;
 	ts->tv_nsec = dl.tv_nsec;
 	io_uring_prep_link_timeout(next, ts, IORING_TIMEOUT_ABS);
-	io_uring_sqe_set_data64(next, ctx__uring_ud(CTX_URING_DEADLINE, sqe->user_data));
+	io_uring_sqe_set_data64(next, __ctx_uring_ud(CTX_URING_DEADLINE, sqe->user_data));
 	sqe->flags |= IOSQE_IO_LINK;
 	return 1;
 }
@@ -169,29 +169,29 @@ static inline int ctx_uring_arm(struct io_uring *ring, ctx_t *ctx, uint64_t key,
 	if (io_uring_sq_space_left(ring) < need)
 		return -EBUSY;
 
-	poll = ctx__uring_sqe(ring, 0);
+	poll = __ctx_uring_sqe(ring, 0);
 	io_uring_prep_poll_add(poll, done_fd, POLLIN);
-	io_uring_sqe_set_data64(poll, ctx__uring_ud(CTX_URING_ARM, key));
+	io_uring_sqe_set_data64(poll, __ctx_uring_ud(CTX_URING_ARM, key));
 	/*
 	 * A soft link: when the poll is removed (disarmed) it fails, and the
 	 * kernel then fails the rest of the chain instead of running it.
 	 */
 	poll->flags |= IOSQE_IO_LINK;
 
-	cancel = ctx__uring_sqe(ring, ctx__uring_ud(CTX_URING_CANCEL, key));
+	cancel = __ctx_uring_sqe(ring, __ctx_uring_ud(CTX_URING_CANCEL, key));
 #ifdef IORING_ASYNC_CANCEL_ALL
 	io_uring_prep_cancel64(cancel, key, IORING_ASYNC_CANCEL_ALL);
 #else
 	io_uring_prep_cancel64(cancel, key, 0);
 #endif
-	io_uring_sqe_set_data64(cancel, ctx__uring_ud(CTX_URING_CANCEL, key));
+	io_uring_sqe_set_data64(cancel, __ctx_uring_ud(CTX_URING_CANCEL, key));
 #ifdef IORING_ASYNC_CANCEL_FD
 	if (fd >= 0) {
 		/* A hard link: "no request had that user_data" must not stop it. */
 		cancel->flags |= IOSQE_IO_HARDLINK;
-		cancel = ctx__uring_sqe(ring, 0);
+		cancel = __ctx_uring_sqe(ring, 0);
 		io_uring_prep_cancel_fd(cancel, fd, IORING_ASYNC_CANCEL_ALL);
-		io_uring_sqe_set_data64(cancel, ctx__uring_ud(CTX_URING_CANCEL, key));
+		io_uring_sqe_set_data64(cancel, __ctx_uring_ud(CTX_URING_CANCEL, key));
 	}
 #endif
 	return (int)need;
@@ -209,11 +209,11 @@ static inline int ctx_uring_disarm(struct io_uring *ring, uint64_t key)
 
 	if (!ring || (key & CTX_URING_TAG))
 		return -EINVAL;
-	sqe = ctx__uring_sqe(ring, 0);
+	sqe = __ctx_uring_sqe(ring, 0);
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_poll_remove(sqe, ctx__uring_ud(CTX_URING_ARM, key));
-	io_uring_sqe_set_data64(sqe, ctx__uring_ud(CTX_URING_DISARM, key));
+	io_uring_prep_poll_remove(sqe, __ctx_uring_ud(CTX_URING_ARM, key));
+	io_uring_sqe_set_data64(sqe, __ctx_uring_ud(CTX_URING_DISARM, key));
 	return 1;
 }
 
@@ -241,7 +241,7 @@ static inline int ctx_uring_wait_cqe(struct io_uring *ring, ctx_t *ctx,
 
 	if (!ring || !ctx || !cqe_ptr)
 		return -EINVAL;
-	ud = ctx__uring_ud(CTX_URING_WAIT, (uint64_t)(uintptr_t)ctx);
+	ud = __ctx_uring_ud(CTX_URING_WAIT, (uint64_t)(uintptr_t)ctx);
 	for (;;) {
 		r = ctx_err(ctx);
 		if (r < 0)
@@ -256,7 +256,7 @@ static inline int ctx_uring_wait_cqe(struct io_uring *ring, ctx_t *ctx,
 			fd = ctx_fd(ctx);
 			if (fd < 0)
 				return fd;
-			sqe = ctx__uring_sqe(ring, ud);
+			sqe = __ctx_uring_sqe(ring, ud);
 			if (!sqe)
 				return -EBUSY;
 			io_uring_prep_poll_add(sqe, fd, POLLIN);
@@ -268,7 +268,7 @@ static inline int ctx_uring_wait_cqe(struct io_uring *ring, ctx_t *ctx,
 			return r;
 	}
 	if (armed) {
-		sqe = ctx__uring_sqe(ring, ud);
+		sqe = __ctx_uring_sqe(ring, ud);
 		/*
 		 * With no room left, the poll stays armed: harmless, its
 		 * completion is internal and arrives once ctx is done.
