@@ -565,7 +565,9 @@ static int parent_pick(struct input *in)
 	return slot_pick(in, block_node >= 0);
 }
 
-static void op_with_cancel(struct input *in)
+/* A derivation that takes only its parent: with_cancel or without_cancel. */
+static void derive_plain(struct input *in, int (*derive)(ctx_t *, ctx_t **), enum kind kind,
+			 const char *name)
 {
 	int s = parent_pick(in), p;
 	ctx_t *c = NULL;
@@ -574,25 +576,20 @@ static void op_with_cancel(struct input *in)
 	if (s < 0 || !room())
 		return;
 	p = slots[s];
-	r = ctx_with_cancel(nodes[p].real, &c);
+	r = derive(nodes[p].real, &c);
 	if (r)
-		fail("ctx_with_cancel: %d", r);
-	put_slot(m_new(K_CANCEL, p, c));
+		fail("%s: %d", name, r);
+	put_slot(m_new(kind, p, c));
+}
+
+static void op_with_cancel(struct input *in)
+{
+	derive_plain(in, ctx_with_cancel, K_CANCEL, "ctx_with_cancel");
 }
 
 static void op_without_cancel(struct input *in)
 {
-	int s = parent_pick(in), p;
-	ctx_t *c = NULL;
-	int r;
-
-	if (s < 0 || !room())
-		return;
-	p = slots[s];
-	r = ctx_without_cancel(nodes[p].real, &c);
-	if (r)
-		fail("ctx_without_cancel: %d", r);
-	put_slot(m_new(K_WOC, p, c));
+	derive_plain(in, ctx_without_cancel, K_WOC, "ctx_without_cancel");
 }
 
 static void op_with_value(struct input *in)

@@ -79,12 +79,7 @@ static void run_until(struct fixture *f, const int *flag)
  */
 static void setup(struct fixture *f)
 {
-	ctx_t *warm;
-
-	cr_assert_eq(ctx_with_timeout(ctx_background(), 1000000000ULL, &warm), 0);
-	cr_assert_geq(ctx_fd(warm), 0);
-	ctx_unref(warm);
-	cr_assert_geq(ctx_fd(ctx_background()), 0);
+	warm_up_library();
 
 	cr_assert_not_null(g_main_context_default());
 	f->baseline = count_fds();

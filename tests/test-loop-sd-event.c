@@ -84,12 +84,7 @@ static void run_until(struct fixture *f, const int *flag)
  */
 static void setup(struct fixture *f)
 {
-	ctx_t *warm;
-
-	cr_assert_eq(ctx_with_timeout(ctx_background(), 1000000000ULL, &warm), 0);
-	cr_assert_geq(ctx_fd(warm), 0);
-	ctx_unref(warm);
-	cr_assert_geq(ctx_fd(ctx_background()), 0);
+	warm_up_library();
 
 	cr_assert_eq(sd_event_new(&f->event), 0);
 	/* Accuracy 1 us: the default lets sd-event delay a timer by 250 ms. */

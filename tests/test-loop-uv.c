@@ -77,12 +77,7 @@ static void on_timer_quiet(uv_timer_t *timer)
  */
 static void setup(struct fixture *f)
 {
-	ctx_t *warm;
-
-	cr_assert_eq(ctx_with_timeout(ctx_background(), 1000000000ULL, &warm), 0);
-	cr_assert_geq(ctx_fd(warm), 0);
-	ctx_unref(warm);
-	cr_assert_geq(ctx_fd(ctx_background()), 0);
+	warm_up_library();
 
 	cr_assert_eq(uv_loop_init(&f->loop), 0);
 	cr_assert_eq(uv_prepare_init(&f->loop, &f->prepare), 0);
