@@ -301,8 +301,8 @@ int main(void)
 	 * The descriptor baseline is taken after a warm-up that frees everything
 	 * it made on this thread, so nothing is still in flight: the library's
 	 * own descriptors exist and no context is alive. (Taken after the
-	 * threaded warm-up, it could count a done fd the library thread was
-	 * about to release.)
+	 * threaded warm-up, it could count an fd source's duplicate that the
+	 * thread which cancelled it was about to close.)
 	 */
 	open_library_fds();
 	fd_base = count_fds();
