@@ -20,6 +20,7 @@ tests_test_fork_LDADD = libctx.la $(CRITERION_LIBS) -lpthread
 TESTS += tests/test-fork
 endif
 endif
+EXTRA_DIST += tests/forking.h
 
 # Soak: threads x contexts for CTX_SOAK_SECONDS (default 5), in every build.
 check_PROGRAMS += tests/soak-contexts

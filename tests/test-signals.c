@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "forking.h"
+
 #define NS_PER_MS 1000000ULL
 
 extern char **environ;
@@ -286,6 +288,7 @@ Test(signals, forked_child_does_not_fire_parent_contexts, .timeout = 20)
 	set_handler(SIGUSR1, count_signal);
 	c = watch(SIGUSR1, 0);
 	handled = 0;
+	cr_assert(library_thread_idle());
 	pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {

@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include "common.h"
+#include "forking.h"
 
 TestSuite(source, .init = test_setup);
 
@@ -130,6 +131,7 @@ Test(source, pidfd_child_exit, .timeout = 10)
 	pid_t pid;
 
 	cr_assert_eq(pipe(go), 0);
+	cr_assert(library_thread_idle());
 	pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
@@ -390,6 +392,7 @@ Test(source, cross_process_cancellation, .timeout = 20)
 	fd = ctx_fd(c);
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(pipe(ready), 0);
+	cr_assert(library_thread_idle());
 	pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
@@ -433,6 +436,7 @@ Test(source, fork_child_unrefs_inherited_and_uses_own, .timeout = 20)
 	cr_assert_eq(ctx_with_timeout(ctx_background(), 3600 * NSEC_PER_SEC, &d), 0);
 	fd = ctx_fd(c);
 	cr_assert_geq(ctx_fd(d), 0);
+	cr_assert(library_thread_idle());
 	pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
