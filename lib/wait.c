@@ -6,59 +6,52 @@
 
 /*
  * Waits until ctx is done (returns its error), `until` passes (returns 0)
- * or `fd` reports `events` (returns the revents). The deadline is honoured
- * here too: a waiter that sees it pass before the library thread has acted
- * cancels the deadline context itself, so its result and ctx_err agree.
+ * or `fd` reports `events` (returns the revents). A deadline is the library
+ * thread's to fire, whoever waits: its after-functions run there, and the
+ * waiter wakes on the done fd, so its result and ctx_err agree.
  */
 static int wait_for(struct ctx *ctx, int64_t until, int fd, short events)
 {
-	struct ctx *bound = ctx__deadline_of(ctx);
 	struct pollfd pfd[2];
 	nfds_t nfds = 0;
 	int err;
 
+	err = ctx__err(ctx);
+	if (err)
+		return err;
+	if (until == 0) /* ctx_sleep(ctx, 0): a check, never a wait */
+		return 0;
+	/* Decided before the clock can run out, so it does not depend on speed. */
+	if (ctx__in_library_thread())
+		return -EDEADLK;
+
+	if (ctx__owner(ctx)->cancellable) {
+		int done_fd = ctx_fd(ctx);
+
+		if (done_fd < 0)
+			return done_fd;
+		pfd[nfds++] = (struct pollfd){ .fd = done_fd, .events = POLLIN };
+	}
+	if (fd >= 0)
+		pfd[nfds++] = (struct pollfd){ .fd = fd, .events = events };
+
 	for (;;) {
-		int64_t now, wake, deadline = bound ? as_deadline(bound)->deadline_ns : NS_NEVER;
+		int64_t now = ctx__now_ns();
 		struct timespec timeout;
 
-		err = ctx__err(ctx);
-		if (err)
-			return err;
-		now = ctx__now_ns();
-		if (deadline <= now) {
-			ctx__cancel(bound, -ETIMEDOUT, as_deadline(bound)->cause);
-			return ctx__err(ctx);
-		}
-		if (until == 0) /* ctx_sleep(ctx, 0): a check, never a wait */
-			return 0;
-		/* Decided before the clock can run out, so it does not depend on speed. */
-		if (ctx__in_library_thread())
-			return -EDEADLK;
 		if (until <= now)
-			return 0;
-
-		if (nfds == 0) {
-			if (ctx__owner(ctx)->cancellable) {
-				int done_fd = ctx_fd(ctx);
-
-				if (done_fd < 0)
-					return done_fd;
-				pfd[nfds++] = (struct pollfd){ .fd = done_fd, .events = POLLIN };
-			}
-			if (fd >= 0)
-				pfd[nfds++] = (struct pollfd){ .fd = fd, .events = events };
-		}
-		wake = deadline < until ? deadline : until;
-		timeout.tv_sec = (wake - now) / NS_PER_SEC;
-		timeout.tv_nsec = (wake - now) % NS_PER_SEC;
-		if (ppoll(nfds ? pfd : NULL, nfds, wake == NS_NEVER ? NULL : &timeout, NULL) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			return ctx__err(ctx);
+		timeout.tv_sec = (until - now) / NS_PER_SEC;
+		timeout.tv_nsec = (until - now) % NS_PER_SEC;
+		if (ppoll(nfds ? pfd : NULL, nfds, until == NS_NEVER ? NULL : &timeout, NULL) < 0) {
+			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
+		err = ctx__err(ctx);
+		if (err)
+			return err;
 		if (fd >= 0 && pfd[nfds - 1].revents) {
-			if (ctx__err(ctx))
-				return ctx__err(ctx);
 			if (pfd[nfds - 1].revents & POLLNVAL)
 				return -EBADF;
 			return pfd[nfds - 1].revents;
