@@ -13,9 +13,18 @@ static void after_put(struct ctx_after *a)
 		free(a);
 }
 
-/* Runs the functions of a cancelled subtree; called with no lock held. */
-void ctx__afters_run(struct ctx_after *list)
+/*
+ * Runs the functions of a cancelled subtree; called with no lock held.
+ * Returns false if a function called fork() and this is the child, which
+ * then leaves the rest to the parent: the child never acts on the parent's
+ * contexts. The library thread's copy in such a child has nowhere to go
+ * back to, so it ends the child as its thread's return would (exit(0)).
+ */
+bool ctx__afters_run(struct ctx_after *list)
 {
+	unsigned int gen = atomic_load_explicit(&ctx__fork_gen, memory_order_relaxed);
+	bool library_thread = ctx__in_library_thread();
+
 	while (list) {
 		struct ctx_after *next = list->next;
 		int pending = AFTER_PENDING;
@@ -23,11 +32,18 @@ void ctx__afters_run(struct ctx_after *list)
 		if (atomic_compare_exchange_strong_explicit(&list->state, &pending,
 							    AFTER_FIRED,
 							    memory_order_acq_rel,
-							    memory_order_acquire))
+							    memory_order_acquire)) {
 			list->fn(list->arg);
+			if (atomic_load_explicit(&ctx__fork_gen, memory_order_relaxed) != gen) {
+				if (library_thread)
+					exit(0);
+				return false;
+			}
+		}
 		after_put(list);
 		list = next;
 	}
+	return true;
 }
 
 /* The context is freed before it was done: its functions never run. */

@@ -40,9 +40,9 @@ static void mark_done(struct ctx *c, int err, int cause, struct ctx_after **run)
  * that node's own subtree is done, as with Go's per-context mutex. As in Go,
  * a node is marked before its children: whoever sees a child done by
  * inheritance finds its parent done too. Each child
- * is unlinked as it is visited and, if a reference can still be taken on it,
- * chained on `held` through its now unused sibling link; the references are
- * dropped only once every lock is released and every after-function has run.
+ * is unlinked as it is visited and, if it can still be held (ctx__hold), chained
+ * on `held` through its now unused sibling link; they are released only once
+ * every lock is released and every after-function has run.
  */
 int ctx__cancel(struct ctx *c, int err, int cause)
 {
@@ -61,7 +61,7 @@ int ctx__cancel(struct ctx *c, int err, int cause)
 		child = cur->node.children;
 		if (child) {
 			ctx__unlink(child);
-			if (!ctx__tryref(child))
+			if (!ctx__hold(child))
 				continue; /* being freed: it finds itself unlinked */
 			lock_acquire(&child->lock);
 			if (ctx__is_done(child)) {
@@ -97,11 +97,13 @@ int ctx__cancel(struct ctx *c, int err, int cause)
 	for (cur = held; cur; cur = cur->node.sibling)
 		ctx__release_sources(cur);
 
-	ctx__afters_run(run);
+	/* An after-function forked and we are the child: what we hold is the parent's. */
+	if (!ctx__afters_run(run))
+		return 0;
 
 	while (held) {
 		next = held->node.sibling;
-		ctx_unref(held);
+		ctx__release(held);
 		held = next;
 	}
 	return 0;

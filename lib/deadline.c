@@ -39,24 +39,18 @@ static int with_deadline_ns(struct ctx *parent, int64_t deadline, int cause, str
 	struct ctx *c;
 	int64_t now = ctx__now_ns();
 	bool passed = deadline <= now;
-	int r = 0;
 
 	/* Go: a parent deadline strictly earlier makes a plain cancel child. */
 	if (bound && as_deadline(bound)->deadline_ns < deadline)
 		return ctx_with_cancel(parent, ret);
 
-	/* A child born done needs no timer: a done parent stays done. */
-	if (deadline != NS_NEVER && !passed && !ctx__err(parent)) {
-		r = ctx__thread_start();
-		if (r < 0)
-			return r;
-	}
 	c = ctx__node_new(parent, CTX_DEADLINE, sizeof(struct ctx_deadline));
 	if (!c)
 		return -ENOMEM;
 	as_deadline(c)->deadline_ns = deadline;
 	as_deadline(c)->heap_index = -1;
 	as_deadline(c)->cause = cause ? cause : -ETIMEDOUT;
+	/* Born done (passed, or under a done parent), it needs no timer. */
 	if (passed)
 		ctx__set_done(c, -ETIMEDOUT, as_deadline(c)->cause);
 	return ctx__publish(c, deadline == NS_NEVER ? NULL : ctx__timer_add, 0, ret);

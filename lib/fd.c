@@ -38,6 +38,22 @@ int ctx__never_fd(void)
 	return fd;
 }
 
+/* fork.c: the child must not inherit the lock held by a thread it lacks. */
+void ctx__fd_fork_prepare(void)
+{
+	pthread_mutex_lock(&never_fd_lock);
+}
+
+void ctx__fd_fork_parent(void)
+{
+	pthread_mutex_unlock(&never_fd_lock);
+}
+
+void ctx__fd_fork_child(void)
+{
+	pthread_mutex_unlock(&never_fd_lock);
+}
+
 CTX_EXPORT int ctx_fd(ctx_t *ctx)
 {
 	struct ctx *n;
@@ -80,13 +96,6 @@ CTX_EXPORT int ctx_with_fd(ctx_t *parent, int fd, uint32_t events, int cause, ct
 	dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (dup < 0)
 		return -errno;
-	if (!ctx__err(parent)) {
-		r = ctx__thread_start();
-		if (r < 0) {
-			close(dup);
-			return r;
-		}
-	}
 	c = ctx__node_new(parent, CTX_FD_SOURCE, sizeof(struct ctx_source));
 	if (!c) {
 		close(dup);

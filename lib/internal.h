@@ -8,9 +8,12 @@
  * state of its nearest node ancestor (its `owner`).
  *
  * Cancellable nodes keep their live cancellable children in an intrusive
- * doubly linked list, protected by the node's lock. Lock order is always
- * ancestor before descendant, and the library's global timer lock comes
- * after any node lock.
+ * doubly linked list, protected by the node's lock.
+ *
+ * Lock order: node locks, ancestor before descendant; then the signals lock
+ * (signals.c), taken with no node lock held; then the library thread's lock
+ * (timer.c), also taken under a node lock; the never-ready fd's lock (fd.c)
+ * is a leaf. fork.c takes the three global ones in that order.
  */
 #ifndef CTX_INTERNAL_H
 #define CTX_INTERNAL_H
@@ -66,13 +69,25 @@ struct ctx_after {
 };
 
 /*
+ * References come in two units in one counter. The caller's, and those a
+ * child holds on its parent, count in the low 32 bits; the references the
+ * library holds for the span of a cancel (ctx__hold) count in the high 32.
+ * So the caller's last ctx_unref is known even while the library still
+ * holds the context: a signals context gives back its dispositions then,
+ * and a forked child frees what threads that no longer exist were holding.
+ */
+#define REF_USER UINT64_C(1)
+#define REF_HELD (UINT64_C(1) << 32)
+#define REF_USER_MASK (REF_HELD - 1)
+
+/*
  * 72 bytes for a cancel context, so a live one costs no more heap than in
  * Go: what only some contexts need (a deadline, a watched descriptor) lives
  * in the larger structs below, and the deadline bounding a context is found
  * by walking up to the nearest deadline node, as Go's Deadline() does.
  */
 struct ctx {
-	atomic_uint refs;
+	_Atomic uint64_t refs; /* REF_USER and REF_HELD units */
 	uint8_t kind;          /* enum ctx_kind */
 	bool cancellable;      /* a node whose done state can change */
 	atomic_schar err;      /* 0, -ECANCELED or -ETIMEDOUT: both fit; nodes only */
@@ -126,7 +141,7 @@ struct ctx_source {
 /* A signals context: a node on the list of the signal dispatcher. */
 struct ctx_signals {
 	struct ctx ctx;
-	sigset_t set;
+	uint64_t mask; /* bit signo - 1 */
 	struct ctx_signals *next, **pprev; /* under the signals lock */
 	struct ctx_signals *firing;        /* the library thread's own list */
 };
@@ -145,10 +160,8 @@ static inline struct ctx_source *as_source(const struct ctx *c)
 {
 	return (struct ctx_source *)c;
 }
-#define NODE_CTX_SIZE offsetof(struct ctx, node.timer)
 
 /* tree.c */
-extern atomic_uint ctx__fork_gen;
 struct ctx *ctx__node_new(struct ctx *parent, enum ctx_kind kind, size_t size);
 void ctx__node_free(struct ctx *c);
 struct ctx *ctx__registrar(const struct ctx *c);
@@ -158,7 +171,9 @@ void ctx__link(struct ctx *reg, struct ctx *c);
 void ctx__unlink(struct ctx *c);
 void ctx__set_done(struct ctx *c, int err, int cause);
 void ctx__inherit_done(struct ctx *c, const struct ctx *reg);
-bool ctx__tryref(struct ctx *c);
+bool ctx__hold(struct ctx *c);
+void ctx__release(struct ctx *c);
+bool ctx__from_this_process(const struct ctx *c);
 void ctx__release_sources(struct ctx *c);
 
 static inline bool ctx__is_root(const struct ctx *c)
@@ -198,12 +213,15 @@ static inline struct ctx *ctx__deadline_of(const struct ctx *c)
 int ctx__cancel(struct ctx *c, int err, int cause);
 
 /* after.c */
-void ctx__afters_run(struct ctx_after *list);
+bool ctx__afters_run(struct ctx_after *list);
 void ctx__afters_detach(struct ctx_after *list);
 void ctx__afters_detach_value(struct ctx *value_ctx);
 
-/* timer.c: the library thread, its timer heap and its fd watches. */
-int ctx__thread_start(void);
+/*
+ * timer.c: the library thread, its timer heap and its fd watches. The first
+ * add starts the thread; an add that fails leaves no thread or descriptor
+ * behind that it made.
+ */
 bool ctx__in_library_thread(void);
 int ctx__timer_add(struct ctx *c, uint32_t unused);
 void ctx__timer_remove(struct ctx *c);
@@ -214,12 +232,21 @@ int ctx__watch_signal_pipe(int fd);
 /* signals.c */
 void ctx__signals_dispatch(void);
 void ctx__signals_remove(struct ctx *c);
-void ctx__signals_fork_prepare(void);
-void ctx__signals_fork_parent(void);
-void ctx__signals_fork_child(void);
 
 /* fd.c */
 int ctx__never_fd(void);
+
+/* fork.c calls these in its declared order; each file resets its own state. */
+extern atomic_uint ctx__fork_gen;
+void ctx__signals_fork_prepare(void);
+void ctx__signals_fork_parent(void);
+void ctx__signals_fork_child(void);
+void ctx__timer_fork_prepare(void);
+void ctx__timer_fork_parent(void);
+void ctx__timer_fork_child(void);
+void ctx__fd_fork_prepare(void);
+void ctx__fd_fork_parent(void);
+void ctx__fd_fork_child(void);
 
 /* deadline.c */
 int64_t ctx__now_ns(void);

@@ -17,7 +17,8 @@ libctx_la_SOURCES = \
 	lib/deadline.c \
 	lib/lock.c \
 	lib/signals.c \
-	lib/describe.c
+	lib/describe.c \
+	lib/fork.c
 libctx_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -pthread
 libctx_la_LDFLAGS = -version-info 0:0:0 \
 	-Wl,--version-script=$(srcdir)/lib/libctx.map $(ZDEFS_LDFLAGS) -pthread

@@ -3,11 +3,16 @@
  * Signals: contexts cancelled when the process receives a signal (Go's
  * signal.NotifyContext), error -ECANCELED, cause -EINTR.
  *
- * A sigaction handler only writes the signal number to a self-pipe that the
- * library thread watches. Not signalfd: it needs the signals blocked in
- * every thread, and exec'd children inherit a blocked mask, so a supervised
- * child would ignore SIGTERM. The first context watching a signal installs
- * the handler; freeing the last one restores the previous disposition.
+ * A sigaction handler sets the signal's bit in `pending` and writes a byte
+ * to a self-pipe that the library thread watches; the byte is only a
+ * wake-up, so a full pipe loses nothing (Go's runtime keeps such a mask
+ * too). Not signalfd: it needs the signals blocked in every thread, and
+ * exec'd children inherit a blocked mask, so a supervised child would
+ * ignore SIGTERM. The first context watching a signal installs the handler;
+ * the last caller's reference to the last one restores the previous
+ * disposition. Every signal sigaction(2) accepts can be watched, real-time
+ * ones included: signals 1 to 64, less SIGKILL, SIGSTOP and the two the C
+ * library keeps for itself.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -27,18 +32,55 @@ static struct {
 	.pipe_r = -1,
 };
 
-static atomic_int pipe_w = -1; /* read by the handler: lock-free */
+/* Read by the handler: lock-free. */
+static atomic_int pipe_w = -1;
+static atomic_int owner_pid;                /* the process the pipe belongs to */
+static _Atomic uint64_t pending;            /* bit signo - 1: caught, not dispatched */
+
+static uint64_t signal_bit(int signo)
+{
+	return UINT64_C(1) << (signo - 1);
+}
 
 static void on_signal(int signo)
 {
 	int saved_errno = errno;
-	unsigned char byte = (unsigned char)signo;
-	int fd = atomic_load_explicit(&pipe_w, memory_order_relaxed);
+	int fd;
 
-	/* A full pipe already holds a wake-up: dropping this byte is fine. */
-	if (fd >= 0 && write(fd, &byte, 1) < 0)
+	/*
+	 * A child of fork() before fork.c's child step ran: the pipe is the
+	 * parent's. Give the signal the disposition the child would have had
+	 * without libctx; it is delivered again when this handler returns.
+	 */
+	if (getpid() != atomic_load_explicit(&owner_pid, memory_order_relaxed)) {
+		sigaction(signo, &sig.saved[signo], NULL);
+		raise(signo);
 		errno = saved_errno;
+		return;
+	}
+	atomic_fetch_or_explicit(&pending, signal_bit(signo), memory_order_release);
+	fd = atomic_load_explicit(&pipe_w, memory_order_relaxed);
+	/* If the pipe is full, a wake-up is already on its way. */
+	if (fd >= 0)
+		(void)!write(fd, "", 1);
 	errno = saved_errno;
+}
+
+/* The signals of set as a mask, or 0 if one cannot be caught. */
+static uint64_t catchable_mask(const sigset_t *set)
+{
+	struct sigaction current;
+	uint64_t mask = 0;
+
+	for (int signo = 1; signo < NSIG && signo <= 64; signo++) {
+		if (sigismember(set, signo) != 1)
+			continue;
+		/* sigaction refuses to even read the C library's own signals. */
+		if (signo == SIGKILL || signo == SIGSTOP || sigaction(signo, NULL, &current) < 0)
+			return 0;
+		mask |= signal_bit(signo);
+	}
+	return mask;
 }
 
 static int open_pipe_locked(void)
@@ -56,30 +98,31 @@ static int open_pipe_locked(void)
 		return r;
 	}
 	sig.pipe_r = fds[0];
+	atomic_store_explicit(&owner_pid, getpid(), memory_order_relaxed);
 	atomic_store_explicit(&pipe_w, fds[1], memory_order_relaxed);
 	return 0;
 }
 
-static void unwatch_locked(const sigset_t *set, int below)
+static void unwatch_locked(uint64_t mask, int below)
 {
 	for (int signo = 1; signo < below; signo++)
-		if (sigismember(set, signo) == 1 && --sig.watchers[signo] == 0)
+		if ((mask & signal_bit(signo)) && --sig.watchers[signo] == 0)
 			sigaction(signo, &sig.saved[signo], NULL);
 }
 
-static int watch_locked(const sigset_t *set)
+static int watch_locked(uint64_t mask)
 {
 	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
 
 	sigfillset(&sa.sa_mask);
-	for (int signo = 1; signo < NSIG; signo++) {
-		if (sigismember(set, signo) != 1 || sig.watchers[signo]++ > 0)
+	for (int signo = 1; signo <= 64; signo++) {
+		if (!(mask & signal_bit(signo)) || sig.watchers[signo]++ > 0)
 			continue;
 		if (sigaction(signo, &sa, &sig.saved[signo]) < 0) {
 			int r = -errno;
 
 			sig.watchers[signo]--;
-			unwatch_locked(set, signo);
+			unwatch_locked(mask, signo);
 			return r;
 		}
 	}
@@ -90,27 +133,27 @@ CTX_EXPORT int ctx_with_signals(ctx_t *parent, const sigset_t *set, ctx_t **ret)
 {
 	struct ctx_signals *s;
 	struct ctx *c;
+	uint64_t mask;
 	int r;
 
 	ctx_assert_return(parent, -EINVAL);
 	ctx_assert_return(set, -EINVAL);
 	ctx_assert_return(ret, -EINVAL);
-	ctx_assert_return(!sigisemptyset(set), -EINVAL);
-	ctx_assert_return(sigismember(set, SIGKILL) != 1 && sigismember(set, SIGSTOP) != 1,
-			  -EINVAL);
+	mask = catchable_mask(set);
+	ctx_assert_return(mask, -EINVAL);
 
 	c = ctx__node_new(parent, CTX_SIGNALS, sizeof(struct ctx_signals));
 	if (!c)
 		return -ENOMEM;
 	s = as_signals(c);
-	s->set = *set;
+	s->mask = mask;
 
 	/* Born done under a done parent: no handler to install. */
 	if (!ctx__err(parent)) {
 		pthread_mutex_lock(&sig.lock);
 		r = open_pipe_locked();
 		if (r == 0)
-			r = watch_locked(set);
+			r = watch_locked(mask);
 		if (r == 0) {
 			s->next = sig.list;
 			if (s->next)
@@ -129,7 +172,10 @@ CTX_EXPORT int ctx_with_signals(ctx_t *parent, const sigset_t *set, ctx_t **ret)
 	return ctx__publish(c, NULL, 0, ret);
 }
 
-/* Called when c is freed: it stops watching, possibly restoring dispositions. */
+/*
+ * Stops watching, restoring the dispositions no other context watches:
+ * before the caller's last reference goes (tree.c), and when freed.
+ */
 void ctx__signals_remove(struct ctx *c)
 {
 	struct ctx_signals *s = as_signals(c);
@@ -139,27 +185,29 @@ void ctx__signals_remove(struct ctx *c)
 		*s->pprev = s->next;
 		if (s->next)
 			s->next->pprev = s->pprev;
-		unwatch_locked(&s->set, NSIG);
+		s->pprev = NULL;
+		unwatch_locked(s->mask, NSIG);
 	}
 	pthread_mutex_unlock(&sig.lock);
 }
 
-/* In the library thread: the self-pipe is readable. */
+/*
+ * In the library thread: the self-pipe is readable. The wake-ups are
+ * drained before the mask is taken, so a signal caught after that writes
+ * a wake-up that is still to be read.
+ */
 void ctx__signals_dispatch(void)
 {
 	struct ctx_signals *firing = NULL, *s;
 	unsigned char buf[64];
-	sigset_t got, both;
-	ssize_t n;
+	uint64_t caught;
 
-	sigemptyset(&got);
 	pthread_mutex_lock(&sig.lock);
-	while ((n = read(sig.pipe_r, buf, sizeof(buf))) > 0)
-		for (ssize_t i = 0; i < n; i++)
-			sigaddset(&got, buf[i]);
-	for (s = sig.list; s; s = s->next) {
-		sigandset(&both, &s->set, &got);
-		if (!sigisemptyset(&both) && ctx__tryref(&s->ctx)) {
+	while (read(sig.pipe_r, buf, sizeof(buf)) > 0)
+		;
+	caught = atomic_exchange_explicit(&pending, 0, memory_order_acquire);
+	for (s = sig.list; caught && s; s = s->next) {
+		if ((s->mask & caught) && ctx__hold(&s->ctx)) {
 			s->firing = firing;
 			firing = s;
 		}
@@ -170,15 +218,14 @@ void ctx__signals_dispatch(void)
 		s = firing;
 		firing = s->firing;
 		ctx__cancel(&s->ctx, -ECANCELED, -EINTR);
-		ctx_unref(&s->ctx);
+		ctx__release(&s->ctx);
 	}
 }
 
 /*
- * fork(): the pipe is shared with the parent, whose contexts these are.
- * The child restores the dispositions it inherited from before libctx and
- * makes a pipe of its own on its first ctx_with_signals. Called by timer.c's
- * fork handlers, which order this lock before the timer lock.
+ * fork.c: the pipe is shared with the parent, whose contexts these are.
+ * The child restores the dispositions it had before libctx and makes a pipe
+ * of its own on its first ctx_with_signals.
  */
 void ctx__signals_fork_prepare(void)
 {
@@ -204,5 +251,6 @@ void ctx__signals_fork_child(void)
 	}
 	sig.pipe_r = -1;
 	atomic_store_explicit(&pipe_w, -1, memory_order_relaxed);
+	atomic_store_explicit(&pending, 0, memory_order_relaxed);
 	pthread_mutex_unlock(&sig.lock);
 }

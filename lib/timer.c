@@ -2,14 +2,18 @@
 /*
  * The library thread: one timerfd driving a min-heap of every deadline in
  * the process, and one epoll set watching the descriptors of ctx_with_fd
- * contexts. This file holds the library's only global mutable state.
+ * contexts and the signal pipe. Its state is global (fork.c lists it).
  *
- * The thread takes a reference on a context (under the global lock) before
+ * The thread holds a context (ctx__hold, under the global lock) before
  * cancelling it, and a context whose last reference is dropped leaves the
  * heap and the watch table under the same lock, so the thread never touches
  * a freed context. Epoll events name a watch by slot and sequence number,
  * never by pointer: an event already read for a watch that is gone is
  * recognised as stale.
+ *
+ * The descriptors and the thread are made by the first add that needs them,
+ * under the lock, and unmade if that add fails: a call that fails leaves
+ * nothing behind.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -52,7 +56,6 @@ static struct {
 	.armed_ns = NS_NEVER,
 };
 
-static atomic_bool running_fast; /* lib.running, readable without the lock */
 static _Thread_local bool in_library_thread;
 
 bool ctx__in_library_thread(void)
@@ -162,11 +165,11 @@ static void expire(void)
 		struct ctx *c = lib.heap[0].ctx;
 
 		heap_delete(0);
-		if (!ctx__tryref(c))
+		if (!ctx__hold(c))
 			continue; /* being freed */
 		lock_release(&lib.lock);
 		ctx__cancel(c, -ETIMEDOUT, as_deadline(c)->cause);
-		ctx_unref(c);
+		ctx__release(c);
 		lock_acquire(&lib.lock);
 		now = ctx__now_ns();
 	}
@@ -181,12 +184,12 @@ static void fire_watch(uint64_t data)
 
 	lock_acquire(&lib.lock);
 	if (index < lib.slots_len && lib.slots[index].seq == seq && lib.slots[index].ctx &&
-	    ctx__tryref(lib.slots[index].ctx))
+	    ctx__hold(lib.slots[index].ctx))
 		c = lib.slots[index].ctx;
 	lock_release(&lib.lock);
 	if (c) {
 		ctx__cancel(c, -ECANCELED, as_source(c)->cause);
-		ctx_unref(c);
+		ctx__release(c);
 	}
 }
 
@@ -211,70 +214,78 @@ static void *library_thread(void *arg)
 	return NULL;
 }
 
-/*
- * fork(): the child gets none of our threads, and the parent's timerfd and
- * epoll set are kernel objects shared with it. Forget them (closing only the
- * child's copies) and start afresh on the child's first need; contexts of
- * the older generation are only ever freed (tree.c).
- */
-static void atfork_prepare(void)
+/* fork.c: the lock is held across fork(); the child forgets everything. */
+void ctx__timer_fork_prepare(void)
 {
-	/* The signals lock is taken before ours elsewhere too. */
-	ctx__signals_fork_prepare();
 	lock_acquire(&lib.lock);
 }
 
-static void atfork_parent(void)
+void ctx__timer_fork_parent(void)
 {
 	lock_release(&lib.lock);
-	ctx__signals_fork_parent();
 }
 
-static void atfork_child(void)
+void ctx__timer_fork_child(void)
 {
-	atomic_fetch_add_explicit(&ctx__fork_gen, 1, memory_order_relaxed);
+	/* The parent's timerfd and epoll set: close only our copies. */
 	if (lib.timerfd >= 0)
 		close(lib.timerfd);
 	if (lib.epfd >= 0)
 		close(lib.epfd);
 	lib.timerfd = lib.epfd = -1;
 	lib.running = false;
-	atomic_store_explicit(&running_fast, false, memory_order_relaxed);
 	lib.armed_ns = NS_NEVER;
 	lib.heap_len = 0;
 	lib.slots_len = 0;
 	lib.free_slot = 0;
+	in_library_thread = false;
 	lock_release(&lib.lock);
-	ctx__signals_fork_child();
 }
 
-__attribute__((constructor)) static void register_atfork(void)
-{
-	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-}
-
-static int start_locked(void)
+/* Makes the timerfd and the epoll set, if not yet made. */
+static int open_locked(void)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TIMER_EVENT };
-	sigset_t all, old;
-	pthread_attr_t attr;
-	pthread_t thread;
 	int r;
 
+	if (lib.epfd >= 0)
+		return 0;
 	lib.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (lib.timerfd < 0)
 		return -errno;
 	lib.epfd = epoll_create1(EPOLL_CLOEXEC);
 	/* Like every descriptor of ours, non-blocking (epoll_create1 has no flag). */
-	if (lib.epfd < 0 || fcntl(lib.epfd, F_SETFL, O_NONBLOCK) < 0) {
+	if (lib.epfd < 0 || fcntl(lib.epfd, F_SETFL, O_NONBLOCK) < 0 ||
+	    epoll_ctl(lib.epfd, EPOLL_CTL_ADD, lib.timerfd, &ev) < 0) {
 		r = -errno;
-		goto fail;
+		if (lib.epfd >= 0)
+			close(lib.epfd);
+		close(lib.timerfd);
+		lib.timerfd = lib.epfd = -1;
+		return r;
 	}
-	if (epoll_ctl(lib.epfd, EPOLL_CTL_ADD, lib.timerfd, &ev) < 0) {
-		r = -errno;
-		goto fail;
-	}
+	return 0;
+}
 
+/* An add failed: if the thread never started, its descriptors go too. */
+static void close_unstarted_locked(void)
+{
+	if (lib.running || lib.epfd < 0)
+		return;
+	close(lib.epfd);
+	close(lib.timerfd);
+	lib.timerfd = lib.epfd = -1;
+}
+
+static int start_locked(void)
+{
+	sigset_t all, old;
+	pthread_attr_t attr;
+	pthread_t thread;
+	int r;
+
+	if (lib.running)
+		return 0;
 	/* Every signal blocked: the thread must never run a signal handler. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -284,31 +295,10 @@ static int start_locked(void)
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r < 0)
-		goto fail;
+		return r;
 	pthread_setname_np(thread, "ctx-timer");
 	lib.running = true;
-	atomic_store_explicit(&running_fast, true, memory_order_release);
 	return 0;
-fail:
-	if (lib.epfd >= 0)
-		close(lib.epfd);
-	close(lib.timerfd);
-	lib.timerfd = lib.epfd = -1;
-	return r;
-}
-
-/* Starts the library thread on the first deadline or fd-source context. */
-int ctx__thread_start(void)
-{
-	int r = 0;
-
-	if (atomic_load_explicit(&running_fast, memory_order_acquire))
-		return 0;
-	lock_acquire(&lib.lock);
-	if (!lib.running)
-		r = start_locked();
-	lock_release(&lib.lock);
-	return r;
 }
 
 /* --- deadlines --- */
@@ -316,25 +306,33 @@ int ctx__thread_start(void)
 int ctx__timer_add(struct ctx *c, uint32_t unused)
 {
 	int64_t deadline = as_deadline(c)->deadline_ns;
+	int r;
 
 	lock_acquire(&lib.lock);
-	if (lib.heap_len == lib.heap_cap) {
+	r = open_locked();
+	if (r == 0 && lib.heap_len == lib.heap_cap) {
 		size_t cap = lib.heap_cap ? 2 * lib.heap_cap : 64;
 		struct heap_entry *heap = realloc(lib.heap, cap * sizeof(*heap));
 
-		if (!heap) {
-			lock_release(&lib.lock);
-			return -ENOMEM;
+		if (heap) {
+			lib.heap = heap;
+			lib.heap_cap = cap;
+		} else {
+			r = -ENOMEM;
 		}
-		lib.heap = heap;
-		lib.heap_cap = cap;
 	}
-	heap_insert(c);
-	/* Re-arm only when the earliest deadline moves earlier. */
-	if (deadline < lib.armed_ns)
-		arm(deadline);
+	if (r == 0) {
+		heap_insert(c);
+		r = start_locked();
+		if (r < 0)
+			heap_delete((size_t)as_deadline(c)->heap_index);
+		else if (deadline < lib.armed_ns) /* re-arm only when the earliest moves */
+			arm(deadline);
+	}
+	if (r < 0)
+		close_unstarted_locked();
 	lock_release(&lib.lock);
-	return 0;
+	return r;
 }
 
 void ctx__timer_remove(struct ctx *c)
@@ -353,12 +351,16 @@ void ctx__timer_remove(struct ctx *c)
 int ctx__watch_signal_pipe(int fd)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = SIGNAL_EVENT };
-	int r = ctx__thread_start();
+	int r;
 
-	if (r < 0)
-		return r;
 	lock_acquire(&lib.lock);
-	r = epoll_ctl(lib.epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+	r = open_locked();
+	if (r == 0)
+		r = epoll_ctl(lib.epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+	if (r == 0)
+		r = start_locked();
+	if (r < 0)
+		close_unstarted_locked();
 	lock_release(&lib.lock);
 	return r;
 }
@@ -370,7 +372,12 @@ int ctx__watch_add(struct ctx *c, uint32_t events)
 	struct epoll_event ev = { .events = events | EPOLLONESHOT };
 	uint32_t index;
 
+	int r;
+
 	lock_acquire(&lib.lock);
+	r = open_locked();
+	if (r < 0)
+		goto out;
 	if (lib.free_slot) {
 		index = lib.free_slot - 1;
 	} else {
@@ -379,8 +386,8 @@ int ctx__watch_add(struct ctx *c, uint32_t events)
 			struct watch_slot *slots = realloc(lib.slots, cap * sizeof(*slots));
 
 			if (!slots) {
-				lock_release(&lib.lock);
-				return -ENOMEM;
+				r = -ENOMEM;
+				goto out;
 			}
 			lib.slots = slots;
 			lib.slots_cap = cap;
@@ -391,11 +398,13 @@ int ctx__watch_add(struct ctx *c, uint32_t events)
 	}
 	ev.data.u64 = (uint64_t)(lib.slots[index].seq + 1) << 32 | index;
 	if (epoll_ctl(lib.epfd, EPOLL_CTL_ADD, as_source(c)->fd, &ev) < 0) {
-		int r = -errno;
-
-		lock_release(&lib.lock);
-		return r;
+		r = -errno;
+		goto out;
 	}
+	/* Closing the unstarted epoll set below also drops this watch. */
+	r = start_locked();
+	if (r < 0)
+		goto out;
 	if (index == lib.slots_len)
 		lib.slots_len++;
 	else
@@ -403,8 +412,11 @@ int ctx__watch_add(struct ctx *c, uint32_t events)
 	lib.slots[index].seq++;
 	lib.slots[index].ctx = c;
 	as_source(c)->key = index + 1;
+out:
+	if (r < 0)
+		close_unstarted_locked();
 	lock_release(&lib.lock);
-	return 0;
+	return r;
 }
 
 /* Stops watching c's descriptor and closes our duplicate of it. */

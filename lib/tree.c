@@ -9,13 +9,6 @@
 
 #include "internal.h"
 
-/*
- * Bumped in the child after fork(): a context made in an earlier generation
- * belongs to the parent process, and the child only frees it, never touching
- * locks, lists or kernel objects it shares with the parent.
- */
-atomic_uint ctx__fork_gen;
-
 /* Never done, never freed: a node whose state never changes. */
 static struct ctx background_ctx = { .kind = CTX_ROOT, .node = { .fd = -1 } };
 static struct ctx todo_ctx = { .kind = CTX_ROOT, .node = { .fd = -1 } };
@@ -128,21 +121,29 @@ void ctx__inherit_done(struct ctx *c, const struct ctx *reg)
 			      memory_order_release);
 }
 
-/* Takes a reference unless the context is already being freed. */
-bool ctx__tryref(struct ctx *c)
+/*
+ * Takes a library reference for the span of a cancel, unless the context is
+ * already being freed.
+ */
+bool ctx__hold(struct ctx *c)
 {
-	unsigned int refs = atomic_load_explicit(&c->refs, memory_order_relaxed);
+	uint64_t refs = atomic_load_explicit(&c->refs, memory_order_relaxed);
 
 	do {
 		if (refs == 0)
 			return false;
-	} while (!atomic_compare_exchange_weak_explicit(&c->refs, &refs, refs + 1,
+	} while (!atomic_compare_exchange_weak_explicit(&c->refs, &refs, refs + REF_HELD,
 							memory_order_acquire,
 							memory_order_relaxed));
 	return true;
 }
 
-static bool from_this_process(const struct ctx *c)
+/*
+ * A context made in an earlier fork generation belongs to the parent
+ * process: the child only frees it, never touching locks, lists or kernel
+ * objects it shares with the parent.
+ */
+bool ctx__from_this_process(const struct ctx *c)
 {
 	return c->gen == atomic_load_explicit(&ctx__fork_gen, memory_order_relaxed);
 }
@@ -165,14 +166,14 @@ static struct ctx *destroy(struct ctx *c)
 	struct ctx *parent = c->parent;
 
 	if (c->kind == CTX_VALUE) {
-		if (c->val.has_afters && from_this_process(c))
+		if (c->val.has_afters && ctx__from_this_process(c))
 			ctx__afters_detach_value(c);
 		if (c->val.destroy)
 			c->val.destroy(c->val.value);
 		free(c);
 		return parent;
 	}
-	if (c->cancellable && from_this_process(c)) {
+	if (c->cancellable && ctx__from_this_process(c)) {
 		struct ctx *reg = ctx__registrar(c);
 
 		if (reg) {
@@ -206,11 +207,47 @@ CTX_EXPORT ctx_t *ctx_ref(ctx_t *ctx)
 	return ctx;
 }
 
-/* Iterative, so freeing a million-deep chain needs no stack. */
+void ctx__release(struct ctx *c)
+{
+	if (atomic_fetch_sub_explicit(&c->refs, REF_HELD, memory_order_acq_rel) == REF_HELD)
+		ctx_unref(destroy(c));
+}
+
+/*
+ * Drops a caller's reference of a signals context. Before the last one goes,
+ * the context stops watching, so the dispositions are back when ctx_unref
+ * returns even if the library thread still holds it: as the last caller,
+ * we are the only one who could take another caller's reference.
+ */
+static uint64_t unref_signals(struct ctx *c)
+{
+	uint64_t refs = atomic_load_explicit(&c->refs, memory_order_relaxed);
+
+	do {
+		if ((refs & REF_USER_MASK) == REF_USER && ctx__from_this_process(c))
+			ctx__signals_remove(c);
+	} while (!atomic_compare_exchange_weak_explicit(&c->refs, &refs, refs - REF_USER,
+							memory_order_acq_rel,
+							memory_order_relaxed));
+	return refs - REF_USER;
+}
+
+/*
+ * Iterative, so freeing a million-deep chain needs no stack. In a forked
+ * child, a context of the parent's is freed on its last caller's reference:
+ * what the parent's threads held, no thread of ours will give back.
+ */
 CTX_EXPORT ctx_t *ctx_unref(ctx_t *ctx)
 {
 	while (ctx && !ctx__is_root(ctx)) {
-		if (atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) != 1)
+		uint64_t refs;
+
+		if (ctx->kind == CTX_SIGNALS)
+			refs = unref_signals(ctx);
+		else
+			refs = atomic_fetch_sub_explicit(&ctx->refs, REF_USER,
+							 memory_order_acq_rel) - REF_USER;
+		if (refs != 0 && ((refs & REF_USER_MASK) || ctx__from_this_process(ctx)))
 			break;
 		ctx = destroy(ctx);
 	}
