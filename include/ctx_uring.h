@@ -81,7 +81,8 @@ static inline struct io_uring_sqe *__ctx_uring_sqe(struct io_uring *ring, uint64
 
 /*
  * Bound the operation already prepared in sqe (user_data and flags set,
- * last SQE of its chain) by ctx's deadline, with a linked absolute
+ * last SQE of its chain, the SQE most recently got from ring: the link
+ * timeout must be the next one) by ctx's deadline, with a linked absolute
  * CLOCK_MONOTONIC IORING_OP_LINK_TIMEOUT. ts is the timeout's storage and
  * must stay valid until the SQEs are submitted.
  *
