@@ -240,6 +240,8 @@ static uint64_t unref_signals(struct ctx *c)
 CTX_EXPORT ctx_t *ctx_unref(ctx_t *ctx)
 {
 	while (ctx && !ctx__is_root(ctx)) {
+		/* Read first: once our reference is gone, a holder may free ctx. */
+		unsigned int gen = ctx->gen;
 		uint64_t refs;
 
 		if (ctx->kind == CTX_SIGNALS)
@@ -247,7 +249,8 @@ CTX_EXPORT ctx_t *ctx_unref(ctx_t *ctx)
 		else
 			refs = atomic_fetch_sub_explicit(&ctx->refs, REF_USER,
 							 memory_order_acq_rel) - REF_USER;
-		if (refs != 0 && ((refs & REF_USER_MASK) || ctx__from_this_process(ctx)))
+		if (refs != 0 && ((refs & REF_USER_MASK) ||
+				  gen == atomic_load_explicit(&ctx__fork_gen, memory_order_relaxed)))
 			break;
 		ctx = destroy(ctx);
 	}
