@@ -2,7 +2,10 @@
 /*
  * ctx_with_signals: contexts cancelled when the process receives a signal
  * (error -ECANCELED, cause -EINTR), the dispositions they install and
- * restore, descriptors, fork and exec.
+ * restore (at once, by the caller's last ctx_unref), descriptors, fork
+ * (also a signal reaching a child before the atfork handler ran) and exec,
+ * real-time signals, no signal lost behind a full self-pipe, and a refused
+ * call that creates nothing.
  */
 #include <criterion/criterion.h>
 #include <ctx.h>
