@@ -52,6 +52,24 @@ static inline bool library_thread_busy(const char *tid)
 	return nr != SYS_epoll_wait && nr != SYS_epoll_pwait;
 }
 
+/* How many threads named ctx-timer this process has (0 before the first need). */
+static inline int library_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	char comm[64];
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.' && read_task_file(e->d_name, "comm", comm, sizeof(comm)) &&
+		    !strcmp(comm, "ctx-timer\n"))
+			n++;
+	closedir(d);
+	return n;
+}
+
 /* True once no library thread is busy; false if one stays busy for 5 s. */
 static inline bool library_thread_idle(void)
 {

@@ -11,6 +11,13 @@ tests_fault_inject_CFLAGS = $(AM_CFLAGS) -pthread
 tests_fault_inject_LDFLAGS = $(AM_LDFLAGS) -pthread $(FAULT_WRAP)
 TESTS += tests/fault-inject
 
+# fork while the never-ready fd's lock is held (eventfd wrapped to hold it).
+check_PROGRAMS += tests/fork-never-fd
+tests_fork_never_fd_SOURCES = tests/fork-never-fd.c tests/stress.h $(libctx_la_SOURCES)
+tests_fork_never_fd_CFLAGS = $(AM_CFLAGS) -pthread
+tests_fork_never_fd_LDFLAGS = $(AM_LDFLAGS) -pthread -Wl,--wrap=eventfd
+TESTS += tests/fork-never-fd
+
 # fork safety (Criterion crashes at start-up under TSan).
 if HAVE_CRITERION
 if !SANITIZE_THREAD
@@ -20,7 +27,7 @@ tests_test_fork_LDADD = libctx.la $(CRITERION_LIBS) -lpthread
 TESTS += tests/test-fork
 endif
 endif
-EXTRA_DIST += tests/forking.h
+EXTRA_DIST += tests/forking.h tests/blocker.h
 
 # Soak: threads x contexts for CTX_SOAK_SECONDS (default 5), in every build.
 check_PROGRAMS += tests/soak-contexts

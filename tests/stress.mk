@@ -7,7 +7,8 @@ stress_programs = \
 	tests/stress-tree \
 	tests/stress-deadline \
 	tests/stress-after \
-	tests/stress-fd
+	tests/stress-fd \
+	tests/stress-signals
 check_PROGRAMS += $(stress_programs)
 TESTS += $(stress_programs)
 
@@ -30,3 +31,8 @@ tests_stress_fd_SOURCES = tests/stress-fd.c tests/stress.h
 tests_stress_fd_CFLAGS = $(AM_CFLAGS) -pthread
 tests_stress_fd_LDADD = libctx.la
 tests_stress_fd_LDFLAGS = $(AM_LDFLAGS) -pthread
+
+tests_stress_signals_SOURCES = tests/stress-signals.c tests/stress.h tests/blocker.h
+tests_stress_signals_CFLAGS = $(AM_CFLAGS) -pthread
+tests_stress_signals_LDADD = libctx.la
+tests_stress_signals_LDFLAGS = $(AM_LDFLAGS) -pthread

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -258,4 +259,131 @@ Test(fork, fork_during_timer_churn, .timeout = 60)
 	}
 	atomic_store(&stop_churn, true);
 	cr_assert_eq(pthread_join(th, NULL), 0);
+}
+
+/*
+ * fork() from an after-function the library thread runs: the child is a
+ * copy of the library thread, inside a cancel, with none of the library's
+ * threads. It must get a working library (its waits may block: it is not
+ * the library's thread any more) and an inherited context it releases
+ * must be freed, its done fd closed, whatever references the parent's
+ * library thread held. The child reports a bitmask of failed checks in its
+ * exit status and never returns into the library.
+ */
+enum {
+	BAD_SLEEP = 1,    /* ctx_sleep(background, 1 ms) did not return 0 */
+	BAD_DEADLINE = 2, /* a new 20 ms timeout did not end ctx_wait with -ETIMEDOUT */
+	BAD_FD = 4,       /* the released context's done fd is still open */
+	BAD_CHILD_FD = 8, /* ... and its cancelled child's */
+};
+
+struct forker {
+	ctx_t *ctx, *child; /* inherited: the child drops our references */
+	int fd, child_fd;
+	pid_t pid;
+	sem_t forked, release;
+	bool hold; /* the parent keeps the library thread here until released */
+};
+
+static int child_checks(struct forker *f)
+{
+	int bad = 0;
+	ctx_t *t = NULL;
+
+	if (ctx_sleep(ctx_background(), 1 * MS) != 0)
+		bad |= BAD_SLEEP;
+	if (ctx_with_timeout(ctx_background(), 20 * MS, &t) != 0 || ctx_wait(t) != -ETIMEDOUT)
+		bad |= BAD_DEADLINE;
+	ctx_unref(t);
+	f->child = ctx_unref(f->child);
+	f->ctx = ctx_unref(f->ctx);
+	if (!(fcntl(f->fd, F_GETFD) == -1 && errno == EBADF))
+		bad |= BAD_FD;
+	if (f->child_fd >= 0 && !(fcntl(f->child_fd, F_GETFD) == -1 && errno == EBADF))
+		bad |= BAD_CHILD_FD;
+	return bad;
+}
+
+static void fork_in_after_fn(void *arg)
+{
+	struct forker *f = arg;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(child_checks(f));
+	f->pid = pid;
+	sem_post(&f->forked);
+	if (f->hold)
+		sem_wait(&f->release);
+}
+
+static void expect_child_bits(pid_t pid)
+{
+	int status;
+
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status), "child died of signal %d", WTERMSIG(status));
+	cr_assert_eq(WEXITSTATUS(status), 0,
+		     "child checks failed: %#x (1 sleep, 2 new deadline, 4 fd, 8 child's fd)",
+		     WEXITSTATUS(status));
+}
+
+Test(fork, fork_from_library_thread_after_func, .timeout = 30)
+{
+	static struct forker f = { .child_fd = -1 };
+	struct pollfd pfd;
+
+	sem_init(&f.forked, 0, 0);
+	cr_assert_eq(ctx_with_timeout(ctx_background(), 10 * MS, &f.ctx), 0);
+	f.fd = ctx_fd(f.ctx);
+	cr_assert_geq(f.fd, 0);
+	cr_assert_eq(ctx_after_func(f.ctx, fork_in_after_fn, &f, NULL), 0);
+	/* Not ctx_wait: the library thread, not this one, must fire it. */
+	pfd = (struct pollfd){ .fd = f.fd, .events = POLLIN };
+	cr_assert_eq(poll(&pfd, 1, 10000), 1);
+	cr_assert_eq(sem_wait(&f.forked), 0);
+	cr_assert_gt(f.pid, 0);
+	expect_child_bits(f.pid);
+	cr_assert_eq(ctx_err(f.ctx), -ETIMEDOUT);
+	ctx_unref(f.ctx);
+}
+
+/*
+ * The same from a user thread, while the library thread is held inside the
+ * cancel of a deadline (its after-function waits on a semaphore): the
+ * child's main code releases the inherited context and its child.
+ */
+static void hold_in_after_fn(void *arg)
+{
+	struct forker *f = arg;
+
+	sem_post(&f->forked);
+	sem_wait(&f->release);
+}
+
+Test(fork, fork_while_library_thread_cancels, .timeout = 30)
+{
+	static struct forker f;
+	pid_t pid;
+
+	sem_init(&f.forked, 0, 0);
+	sem_init(&f.release, 0, 0);
+	cr_assert_eq(ctx_with_timeout(ctx_background(), 10 * MS, &f.ctx), 0);
+	cr_assert_eq(ctx_with_cancel(f.ctx, &f.child), 0);
+	f.fd = ctx_fd(f.ctx);
+	f.child_fd = ctx_fd(f.child);
+	cr_assert(f.fd >= 0 && f.child_fd >= 0);
+	cr_assert_eq(ctx_after_func(f.ctx, hold_in_after_fn, &f, NULL), 0);
+	cr_assert_eq(sem_wait(&f.forked), 0);
+	/* Held in the after-function: it allocates nothing now (forking.h). */
+	pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0)
+		_exit(child_checks(&f));
+	sem_post(&f.release);
+	expect_child_bits(pid);
+	cr_assert_eq(ctx_err(f.ctx), -ETIMEDOUT);
+	cr_assert_eq(ctx_err(f.child), -ETIMEDOUT);
+	ctx_unref(f.child);
+	ctx_unref(f.ctx);
 }

@@ -2,7 +2,10 @@
 /*
  * ctx_with_signals: contexts cancelled when the process receives a signal
  * (error -ECANCELED, cause -EINTR), the dispositions they install and
- * restore, descriptors, fork and exec.
+ * restore (at once, by the caller's last ctx_unref), descriptors, fork
+ * (also a signal reaching a child before the atfork handler ran) and exec,
+ * real-time signals, no signal lost behind a full self-pipe, and a refused
+ * call that creates nothing.
  */
 #include <criterion/criterion.h>
 #include <ctx.h>
@@ -14,9 +17,12 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "blocker.h"
 #include "forking.h"
 
 #define NS_PER_MS 1000000ULL
@@ -94,17 +100,11 @@ static void (*current_handler(int signo))(int)
 }
 
 /*
- * The library thread may still hold the last reference of a context it
- * cancelled, so what freeing undoes (the disposition, the descriptor) can
- * lag the caller's ctx_unref a moment: wait a bounded while for it.
+ * The library thread's done eventfd of a context it cancelled may be closed
+ * a moment after the caller's ctx_unref: wait a bounded while for it. The
+ * disposition is another matter: the caller's last ctx_unref restores it
+ * before it returns (signals/restored_when_unref_returns_*).
  */
-static bool handler_becomes(int signo, void (*want)(int))
-{
-	for (int i = 0; i < 5000 && current_handler(signo) != want; i++)
-		usleep(1000);
-	return current_handler(signo) == want;
-}
-
 static bool fds_become(int want)
 {
 	for (int i = 0; i < 5000 && count_fds() != want; i++)
@@ -294,8 +294,8 @@ Test(signals, no_descriptor_leak, .timeout = 20)
 		for (int i = 0; i < 64; i++)
 			ctx_unref(c[i]);
 	}
+	cr_assert_eq(current_handler(SIGUSR1), SIG_DFL, "restored by the last ctx_unref");
 	cr_assert(fds_become(base), "%d descriptors, baseline %d", count_fds(), base);
-	cr_assert(handler_becomes(SIGUSR1, SIG_DFL));
 }
 
 Test(signals, forked_child_does_not_fire_parent_contexts, .timeout = 20)
@@ -343,7 +343,7 @@ Test(signals, forked_child_does_not_fire_parent_contexts, .timeout = 20)
 	kill(getpid(), SIGUSR1);
 	cr_assert_eq(wait_done(c, 5000), -ECANCELED, "the parent still watches");
 	ctx_unref(c);
-	cr_assert(handler_becomes(SIGUSR1, count_signal));
+	cr_assert_eq(current_handler(SIGUSR1), count_signal, "restored by the last ctx_unref");
 }
 
 Test(signals, exec_gets_default_disposition, .timeout = 20)
@@ -360,4 +360,243 @@ Test(signals, exec_gets_default_disposition, .timeout = 20)
 		  "the child was not stopped by its own SIGTERM (status %#x)", status);
 	cr_assert_eq(ctx_err(c), 0);
 	ctx_unref(c);
+}
+
+/*
+ * Real-time signals: every signal sigaction(2) accepts may be watched,
+ * SIGRTMIN..SIGRTMAX included, alone or with standard ones.
+ */
+static void rt_signal_cancels(int a, int b, int sent)
+{
+	sigset_t set = set_of(a, b);
+	ctx_t *c = NULL;
+
+	set_handler(sent, SIG_DFL);
+	cr_assert_eq(ctx_with_signals(ctx_background(), &set, &c), 0,
+		     "a set of {%d, %d} is refused", a, b);
+	cr_assert_eq(kill(getpid(), sent), 0);
+	cr_assert_eq(wait_done(c, 5000), -ECANCELED, "signal %d was swallowed", sent);
+	cr_assert_eq(ctx_cause(c), -EINTR);
+	ctx_unref(c);
+	cr_assert_eq(current_handler(sent), SIG_DFL);
+}
+
+Test(signals, realtime_sigrtmin_alone, .timeout = 10)
+{
+	rt_signal_cancels(SIGRTMIN, 0, SIGRTMIN);
+}
+
+Test(signals, realtime_with_a_standard_signal, .timeout = 10)
+{
+	rt_signal_cancels(SIGUSR2, SIGRTMIN, SIGRTMIN);
+}
+
+Test(signals, realtime_sigrtmin_plus_3, .timeout = 10)
+{
+	rt_signal_cancels(SIGRTMIN + 3, 0, SIGRTMIN + 3);
+}
+
+Test(signals, realtime_sigrtmax, .timeout = 10)
+{
+	rt_signal_cancels(SIGRTMAX, 0, SIGRTMAX);
+}
+
+/* sigaddset refuses glibc's reserved signals: set the bit by hand. */
+static void raw_sigaddset(sigset_t *set, int signo)
+{
+	unsigned long *word = (unsigned long *)set;
+	unsigned int bit = (unsigned int)signo - 1, per = 8 * sizeof(*word);
+
+	word[bit / per] |= 1UL << (bit % per);
+}
+
+/* What sigaction refuses, ctx_with_signals refuses: glibc's 32 and 33 too. */
+Test(signals, reserved_signals_refused, .timeout = 10)
+{
+	static const int bad[] = { 32, 33, SIGKILL, SIGSTOP };
+	ctx_t *sentinel = (ctx_t *)&sentinel, *c = sentinel;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		sigset_t alone, mixed = set_of(SIGUSR1, SIGRTMIN);
+
+		sigemptyset(&alone);
+		raw_sigaddset(&alone, bad[i]);
+		raw_sigaddset(&mixed, bad[i]);
+		cr_assert_eq(ctx_with_signals(ctx_background(), &alone, &c), -EINVAL,
+			     "{%d} accepted", bad[i]);
+		cr_assert_eq(ctx_with_signals(ctx_background(), &mixed, &c), -EINVAL,
+			     "{SIGUSR1, SIGRTMIN, %d} accepted", bad[i]);
+	}
+	cr_assert_eq(c, sentinel, "*ret untouched on failure");
+	cr_assert_eq(current_handler(SIGUSR1), SIG_DFL, "a refused call installs nothing");
+	cr_assert_eq(current_handler(SIGRTMIN), SIG_DFL, "a refused call installs nothing");
+}
+
+/*
+ * A signal that reaches a forked child before libctx's atfork child
+ * handler ran (it runs none after _Fork, glibc 2.34+) belongs to the child:
+ * it gets what the child had before libctx, never a byte in the parent's
+ * self-pipe, which the child shares.
+ */
+static void exit_42(int signo)
+{
+	(void)signo;
+	_exit(42);
+}
+
+static void signal_in_child_before_atfork(void (*before)(int))
+{
+	ctx_t *c;
+	int status;
+	pid_t pid;
+
+	set_handler(SIGTERM, before);
+	c = watch(SIGTERM, 0);
+	cr_assert(library_thread_idle());
+	pid = _Fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		/* Only async-signal-safe calls: no atfork handler ran. */
+		raise(SIGTERM);
+		_exit(99); /* swallowed */
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	if (before == SIG_DFL)
+		cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM,
+			  "the child was not killed by its SIGTERM (status %#x, exit %d)",
+			  status, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	else
+		cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 42,
+			  "the child did not run its own handler (status %#x, exit %d)",
+			  status, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	cr_assert_eq(wait_done(c, 300), 0, "the child's SIGTERM cancelled the parent's context");
+
+	cr_assert_eq(kill(getpid(), SIGTERM), 0);
+	cr_assert_eq(wait_done(c, 5000), -ECANCELED, "the parent still watches");
+	cr_assert_eq(ctx_cause(c), -EINTR);
+	ctx_unref(c);
+	cr_assert_eq(current_handler(SIGTERM), before);
+}
+
+Test(signals, fork_child_signal_before_atfork_default, .timeout = 20)
+{
+	signal_in_child_before_atfork(SIG_DFL);
+}
+
+Test(signals, fork_child_signal_before_atfork_own_handler, .timeout = 20)
+{
+	signal_in_child_before_atfork(exit_42);
+}
+
+/*
+ * No signal is lost when the self-pipe is full: the library thread is held
+ * in an after-function while SIGUSR1 is sent 2^17 times, twice what a
+ * default pipe holds (each kill to ourselves runs the handler before kill
+ * returns, in this thread: the library thread blocks every signal), then
+ * SIGUSR2 once.
+ */
+Test(signals, full_pipe_loses_no_signal, .timeout = 60)
+{
+	static struct blocker b;
+	ctx_t *usr1 = watch(SIGUSR1, 0), *usr2 = watch(SIGUSR2, 0);
+
+	cr_assert(blocker_start(&b), "the library thread never ran the blocker");
+	for (int i = 0; i < (1 << 17); i++)
+		kill(getpid(), SIGUSR1);
+	kill(getpid(), SIGUSR2);
+	blocker_release(&b);
+	cr_expect_eq(wait_done(usr1, 5000), -ECANCELED);
+	cr_assert_eq(wait_done(usr2, 5000), -ECANCELED, "SIGUSR2 was lost behind a full pipe");
+	cr_assert_eq(ctx_cause(usr2), -EINTR);
+	cr_assert(blocker_end(&b));
+	ctx_unref(usr1);
+	ctx_unref(usr2);
+}
+
+/*
+ * The caller's last ctx_unref restores the disposition before it returns,
+ * even while the library thread, which cancelled the context, still holds
+ * a reference of its own. Deterministic: an after-function keeps the
+ * library thread inside that cancel until the check is made (bounded, so
+ * a ctx_unref that waits for the thread still ends).
+ */
+struct held {
+	sem_t fired, release;
+};
+
+static void hold_fn(void *arg)
+{
+	struct held *h = arg;
+
+	sem_post(&h->fired);
+	blocker_sem_wait(&h->release, 3);
+}
+
+Test(signals, restored_when_unref_returns_thread_holds_ref, .timeout = 20)
+{
+	static struct held h;
+	void (*after)(int);
+	ctx_t *c;
+
+	sem_init(&h.fired, 0, 0);
+	sem_init(&h.release, 0, 0);
+	set_handler(SIGUSR1, count_signal);
+	c = watch(SIGUSR1, 0);
+	cr_assert_eq(ctx_after_func(c, hold_fn, &h, NULL), 0);
+	cr_assert_eq(kill(getpid(), SIGUSR1), 0);
+	cr_assert(blocker_sem_wait(&h.fired, 5), "the signal did not cancel the context");
+	cr_assert_eq(ctx_err(c), -ECANCELED);
+	ctx_unref(c);
+	after = current_handler(SIGUSR1);
+	sem_post(&h.release);
+	cr_assert_eq(after, count_signal, "the disposition was not restored when ctx_unref returned");
+	handled = 0;
+	raise(SIGUSR1);
+	cr_assert_eq(handled, 1);
+}
+
+/* The same, as it happens: no hold, many rounds, the check made at once. */
+Test(signals, restored_when_unref_returns_rounds, .timeout = 120)
+{
+	int late = 0, rounds = 2000;
+
+	for (int i = 0; i < rounds; i++) {
+		void (*before)(int) = i % 2 ? SIG_IGN : count_signal;
+		ctx_t *c;
+		struct pollfd pfd;
+
+		set_handler(SIGUSR1, before);
+		c = watch(SIGUSR1, 0);
+		pfd = (struct pollfd){ .fd = ctx_fd(c), .events = POLLIN };
+		cr_assert_geq(pfd.fd, 0);
+		cr_assert_eq(kill(getpid(), SIGUSR1), 0);
+		cr_assert_eq(poll(&pfd, 1, 5000), 1, "round %d: the signal did not cancel", i);
+		ctx_unref(c);
+		if (current_handler(SIGUSR1) == before)
+			continue;
+		late++;
+		/* Let the late restoration land: the next round must start clean. */
+		for (int j = 0; j < 5000 && current_handler(SIGUSR1) != before; j++)
+			usleep(1000);
+	}
+	cr_assert_eq(late, 0, "%d of %d rounds: disposition not restored when ctx_unref returned",
+		     late, rounds);
+}
+
+/* A refused call creates nothing: no library thread, no descriptor. */
+Test(signals, refused_call_creates_nothing, .timeout = 10)
+{
+	sigset_t set = set_of(SIGUSR1, 0);
+	ctx_t *c;
+	int base;
+
+	/* A fresh process (Criterion runs each test in its own): nothing yet. */
+	cr_assert_eq(library_threads(), 0, "precondition: no library thread yet");
+	base = count_fds();
+	raw_sigaddset(&set, 32);
+	cr_assert_eq(ctx_with_signals(ctx_background(), &set, &c), -EINVAL);
+	cr_expect_eq(library_threads(), 0, "a refused ctx_with_signals started the library thread");
+	cr_expect_eq(count_fds(), base, "a refused ctx_with_signals left %d descriptors open",
+		     count_fds() - base);
+	cr_assert_eq(current_handler(SIGUSR1), SIG_DFL);
 }

@@ -479,3 +479,23 @@ Test(source, fork_child_unrefs_inherited_and_uses_own, .timeout = 20)
 	ctx_unref(d);
 	check_fds();
 }
+
+/*
+ * A refused ctx_with_fd creates nothing: in a process without the library
+ * thread yet (this suite has no warm-up), epoll's refusal of a regular file
+ * leaves no thread, no timerfd or epoll set, no duplicate behind.
+ */
+Test(source_fresh, refused_call_creates_nothing, .timeout = 10)
+{
+	ctx_t *c;
+	int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC), base;
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(library_threads(), 0, "precondition: no library thread yet");
+	base = fd_count();
+	cr_assert_eq(ctx_with_fd(ctx_background(), fd, EPOLLIN, 0, &c), -EPERM);
+	cr_expect_eq(library_threads(), 0, "a refused ctx_with_fd started the library thread");
+	cr_expect_eq(fd_count(), base, "a refused ctx_with_fd left %d descriptors open",
+		     fd_count() - base);
+	close(fd);
+}

@@ -3,6 +3,7 @@
 #include <semaphore.h>
 #include <signal.h>
 #include "common.h"
+#include "blocker.h"
 
 TestSuite(wait, .init = test_setup);
 
@@ -326,49 +327,35 @@ Test(wait, eintr_is_retried, .timeout = 20)
 }
 
 /*
- * The library's thread is kept busy by an after-function (which breaks the
- * "must not block" rule on purpose) past a deadline. The waiter must not
- * fire the deadline itself, which would run the context's after-functions
- * in the waiting thread: it waits until the library's thread fires it, and
- * its result agrees with ctx_err.
+ * A waiter never runs someone else's after-functions: while the library's
+ * thread is held (blocker.h) past a deadline, ctx_wait/ctx_sleep/ctx_poll
+ * on that deadline's context block until the thread is released and fires
+ * it, so its after-function runs in the library's thread; the result still
+ * agrees with ctx_err. The hold is released by a helper thread 300 ms
+ * later, long after the 10 ms deadline.
  */
-static atomic_bool spinning;
-static atomic_int library_tid, after_tid;
-
-static void spin_fn(void *arg)
-{
-	uint64_t until = now_ns() + 300 * NSEC_PER_MSEC;
-
-	(void)arg;
-	atomic_store(&library_tid, (int)gettid());
-	atomic_store(&spinning, true);
-	while (now_ns() < until)
-		;
-	atomic_store(&spinning, false);
-}
+static atomic_int after_tid;
 
 static void record_tid(void *arg)
 {
 	(void)arg;
-	atomic_store(&after_tid, (int)gettid());
+	atomic_store(&after_tid, gettid());
 }
 
 enum wait_kind { KIND_WAIT, KIND_SLEEP, KIND_POLL };
 
-static void deadline_in_waiter(enum wait_kind kind)
+static void deadline_left_to_library_thread(enum wait_kind kind)
 {
-	ctx_t *blocker = NULL, *c = NULL;
+	static struct blocker b;
+	ctx_t *c = NULL;
 	int p[2], r;
 
 	cr_assert_eq(pipe(p), 0);
-	atomic_store(&spinning, false);
 	atomic_store(&after_tid, 0);
-	cr_assert_eq(ctx_with_timeout(ctx_background(), 10 * NSEC_PER_MSEC, &blocker), 0);
-	cr_assert_eq(ctx_after_func(blocker, spin_fn, NULL, NULL), 0);
-	cr_assert_eq(ctx_with_timeout_cause(ctx_background(), 20 * NSEC_PER_MSEC, 808, &c), 0);
+	cr_assert(blocker_start(&b), "the library thread never ran the blocker");
+	cr_assert_eq(ctx_with_timeout_cause(ctx_background(), 10 * NSEC_PER_MSEC, 808, &c), 0);
 	cr_assert_eq(ctx_after_func(c, record_tid, NULL, NULL), 0);
-	while (!atomic_load(&spinning))
-		sleep_ms(1);
+	cr_assert(blocker_release_later(&b, 300));
 	switch (kind) {
 	case KIND_WAIT:
 		r = ctx_wait(c);
@@ -384,35 +371,31 @@ static void deadline_in_waiter(enum wait_kind kind)
 	cr_assert_eq(ctx_err(c), r, "result and ctx_err agree");
 	cr_assert_eq(ctx_cause(c), 808, "with the deadline's cause");
 	assert_readable(ctx_fd(c));
-	/* The library's thread marks the context done before it runs the function. */
-	for (int i = 0; i < 5000 && !atomic_load(&after_tid); i++)
-		sleep_ms(1);
-	cr_assert_neq(atomic_load(&after_tid), (int)gettid(),
-		      "the deadline's after-function ran in the waiting thread");
-	cr_assert_eq(atomic_load(&after_tid), atomic_load(&library_tid),
-		     "the deadline's after-function runs in the library's thread");
-	while (atomic_load(&spinning))
-		sleep_ms(10);
+	cr_assert(blocker_end(&b));
+	cr_assert_neq(atomic_load(&after_tid), gettid(),
+		      "the waiter ran the deadline's after-function itself");
+	cr_assert_eq(atomic_load(&after_tid), atomic_load(&b.tid),
+		     "the after-function ran in thread %d, not the library's %d",
+		     atomic_load(&after_tid), atomic_load(&b.tid));
 	ctx_unref(c);
-	ctx_unref(blocker);
 	close(p[0]);
 	close(p[1]);
 	check_fds();
 }
 
-Test(wait, deadline_seen_by_ctx_wait, .timeout = 10)
+Test(wait, deadline_left_to_library_thread_wait, .timeout = 20)
 {
-	deadline_in_waiter(KIND_WAIT);
+	deadline_left_to_library_thread(KIND_WAIT);
 }
 
-Test(wait, deadline_seen_by_ctx_sleep, .timeout = 10)
+Test(wait, deadline_left_to_library_thread_sleep, .timeout = 20)
 {
-	deadline_in_waiter(KIND_SLEEP);
+	deadline_left_to_library_thread(KIND_SLEEP);
 }
 
-Test(wait, deadline_seen_by_ctx_poll, .timeout = 10)
+Test(wait, deadline_left_to_library_thread_poll, .timeout = 20)
 {
-	deadline_in_waiter(KIND_POLL);
+	deadline_left_to_library_thread(KIND_POLL);
 }
 
 /* From the library's thread the waiting functions refuse to block. */
