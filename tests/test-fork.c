@@ -387,3 +387,98 @@ Test(fork, fork_while_library_thread_cancels, .timeout = 30)
 	ctx_unref(f.child);
 	ctx_unref(f.ctx);
 }
+
+/*
+ * A child forked by an after-function the library thread runs, which
+ * returns from that function: there is no library thread to go back to in
+ * the child, so it ends with status 0 (as a thread's start routine
+ * returning would), instead of running on as a copy of the library thread.
+ */
+static void fork_and_return(void *arg)
+{
+	pid_t *pid = arg;
+
+	*pid = fork();
+}
+
+static int wait_child_bounded(pid_t pid, int *status)
+{
+	for (int i = 0; i < 10000; i++) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+
+		if (r != 0)
+			return r;
+		usleep(1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, status, 0);
+	return 0;
+}
+
+Test(fork, child_returning_from_library_after_fn_exits, .timeout = 30)
+{
+	static pid_t pid = -1;
+	ctx_t *c = NULL;
+	struct pollfd pfd;
+	int status;
+
+	cr_assert_eq(ctx_with_timeout(ctx_background(), 10 * MS, &c), 0);
+	cr_assert_eq(ctx_after_func(c, fork_and_return, &pid, NULL), 0);
+	pfd = (struct pollfd){ .fd = ctx_fd(c), .events = POLLIN };
+	cr_assert_eq(poll(&pfd, 1, 10000), 1);
+	for (int i = 0; i < 10000 && pid < 0; i++)
+		usleep(1000);
+	cr_assert_gt(pid, 0, "the after-function did not fork");
+	cr_assert_eq(wait_child_bounded(pid, &status), pid,
+		     "the child ran on as a copy of the library thread (killed after 10 s)");
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
+	ctx_unref(c);
+}
+
+/*
+ * A child forked by an after-function that ctx_cancel runs in a user thread
+ * goes on from ctx_cancel, but never with the parent's cancel: the
+ * after-functions still to run after the one that forked run in the
+ * parent only. Functions run in the reverse order of registration, so
+ * `report` (registered first) runs after `fork_and_return`.
+ */
+static int report_pipe[2];
+
+static void report(void *arg)
+{
+	pid_t me = getpid();
+
+	(void)arg;
+	cr_assert_eq(write(report_pipe[1], &me, sizeof(me)), (ssize_t)sizeof(me));
+}
+
+Test(fork, child_of_user_after_fn_leaves_the_rest_to_the_parent, .timeout = 30)
+{
+	static pid_t pid = -1;
+	ctx_t *c = NULL;
+	pid_t ran[4];
+	ssize_t n;
+	int status;
+
+	cr_assert_eq(pipe2(report_pipe, O_NONBLOCK), 0);
+	cr_assert_eq(ctx_with_cancel(ctx_background(), &c), 0);
+	cr_assert_eq(ctx_after_func(c, report, NULL, NULL), 0);
+	cr_assert_eq(ctx_after_func(c, fork_and_return, &pid, NULL), 0);
+	cr_assert(library_thread_idle());
+	cr_assert_eq(ctx_cancel(c), 0);
+	if (pid == 0) {
+		/* The child: back from ctx_cancel, it may release what it holds. */
+		ctx_unref(c);
+		_exit(0);
+	}
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(wait_child_bounded(pid, &status), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
+	n = read(report_pipe[0], ran, sizeof(ran));
+	cr_assert_eq(n, (ssize_t)sizeof(pid_t), "the rest of the cancel ran %zd times",
+		     n / (ssize_t)sizeof(pid_t));
+	cr_assert_eq(ran[0], getpid(), "the rest of the cancel ran in the child");
+	ctx_unref(c);
+	close(report_pipe[0]);
+	close(report_pipe[1]);
+}
