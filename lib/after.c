@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* After-functions: Go's context.AfterFunc. */
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -18,12 +19,12 @@ static void after_put(struct ctx_after *a)
  * Returns false if a function called fork() and this is the child, which
  * then leaves the rest to the parent: the child never acts on the parent's
  * contexts. The library thread's copy in such a child has nowhere to go
- * back to, so it ends the child as its thread's return would (exit(0)).
+ * back to, so it ends the child, with _exit: the exit handlers and stdio
+ * buffers it would run are the parent's.
  */
 bool ctx__afters_run(struct ctx_after *list)
 {
 	unsigned int gen = atomic_load_explicit(&ctx__fork_gen, memory_order_relaxed);
-	bool library_thread = ctx__in_library_thread();
 
 	while (list) {
 		struct ctx_after *next = list->next;
@@ -35,8 +36,8 @@ bool ctx__afters_run(struct ctx_after *list)
 							    memory_order_acquire)) {
 			list->fn(list->arg);
 			if (atomic_load_explicit(&ctx__fork_gen, memory_order_relaxed) != gen) {
-				if (library_thread)
-					exit(0);
+				if (ctx__forked_from_library_thread())
+					_exit(0);
 				return false;
 			}
 		}
@@ -135,7 +136,7 @@ CTX_EXPORT int ctx_after_func(ctx_t *ctx, void (*fn)(void *arg), void *arg,
 	atomic_init(&a->state, AFTER_PENDING);
 
 	n = ctx__owner(ctx);
-	if (!n->cancellable) {
+	if (!ctx__cancellable(n)) {
 		/* Never done: nothing to register, and stop reports success. */
 		atomic_init(&a->state, AFTER_DETACHED);
 		after_put(a);

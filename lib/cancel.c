@@ -98,7 +98,7 @@ int ctx__cancel(struct ctx *c, int err, int cause)
 		ctx__release_sources(cur);
 
 	/* An after-function forked and we are the child: what we hold is the parent's. */
-	if (!ctx__afters_run(run))
+	if (run && !ctx__afters_run(run))
 		return 0;
 
 	while (held) {
@@ -112,7 +112,7 @@ int ctx__cancel(struct ctx *c, int err, int cause)
 CTX_EXPORT int ctx_cancel_cause(ctx_t *ctx, int cause)
 {
 	ctx_assert_return(ctx, -EINVAL);
-	ctx_assert_return(ctx->cancellable, -EINVAL);
+	ctx_assert_return(ctx__cancellable(ctx), -EINVAL);
 
 	return ctx__cancel(ctx, -ECANCELED, cause ? cause : -ECANCELED);
 }

@@ -61,7 +61,7 @@ CTX_EXPORT int ctx_fd(ctx_t *ctx)
 
 	ctx_assert_return(ctx, -EINVAL);
 	n = ctx__owner(ctx);
-	if (!n->cancellable)
+	if (!ctx__cancellable(n))
 		return ctx__never_fd();
 
 	fd = atomic_load_explicit(&n->node.fd, memory_order_acquire);

@@ -25,6 +25,7 @@
  *              lib.heap, lib.slots (arrays)     -       emptied (kept for reuse)
  *              in_library_thread (per thread)   -       false: the child's only thread
  *                                                        is not the library's
+ *              forked_from_library_thread       -       whether it was
  *   fd.c       never_fd_lock                   lock 3     unlocked
  *              never_fd                          -       kept: it is never written
  *   fork.c     ctx__fork_gen                     -       bumped: older contexts are the

@@ -42,14 +42,17 @@
 #define NS_NEVER INT64_MAX
 #define NS_PER_SEC 1000000000LL
 
+/* The cancellable kinds, nodes whose done state can change, carry this bit. */
+#define CTX_CANCELLABLE 0x80
+
 enum ctx_kind {
-	CTX_ROOT,
-	CTX_CANCEL,
-	CTX_DEADLINE,
-	CTX_FD_SOURCE,
-	CTX_SIGNALS,
-	CTX_WITHOUT_CANCEL,
-	CTX_VALUE,
+	CTX_ROOT = 0,
+	CTX_WITHOUT_CANCEL = 1,
+	CTX_VALUE = 2,
+	CTX_CANCEL = CTX_CANCELLABLE,
+	CTX_DEADLINE = CTX_CANCELLABLE | 1,
+	CTX_FD_SOURCE = CTX_CANCELLABLE | 2,
+	CTX_SIGNALS = CTX_CANCELLABLE | 3,
 };
 
 /*
@@ -70,15 +73,18 @@ struct ctx_after {
 
 /*
  * References come in two units in one counter. The caller's, and those a
- * child holds on its parent, count in the low 32 bits; the references the
- * library holds for the span of a cancel (ctx__hold) count in the high 32.
+ * child holds on its parent, count in the low 31 bits; the holds the
+ * library takes for the span of a cancel (ctx__hold) count in the high 32.
  * So the caller's last ctx_unref is known even while the library still
  * holds the context: a signals context gives back its dispositions then,
  * and a forked child frees what threads that no longer exist were holding.
+ * Bit 31 says that the context's reference on its parent has become a hold
+ * (tree.c, hand_over_parent_refs).
  */
 #define REF_USER UINT64_C(1)
+#define REF_PARENT_HELD (UINT64_C(1) << 31)
+#define REF_USER_MASK (REF_PARENT_HELD - 1)
 #define REF_HELD (UINT64_C(1) << 32)
-#define REF_USER_MASK (REF_HELD - 1)
 
 /*
  * 72 bytes for a cancel context, so a live one costs no more heap than in
@@ -89,9 +95,8 @@ struct ctx_after {
 struct ctx {
 	_Atomic uint64_t refs; /* REF_USER and REF_HELD units */
 	uint8_t kind;          /* enum ctx_kind */
-	bool cancellable;      /* a node whose done state can change */
 	atomic_schar err;      /* 0, -ECANCELED or -ETIMEDOUT: both fit; nodes only */
-	uint32_t gen;          /* fork generation it was made in */
+	uint16_t gen;          /* fork generation it was made in, modulo 2^16 */
 	struct ctx_lock lock;  /* nodes only */
 	struct ctx *parent;    /* holds a reference; NULL for the roots */
 	union {
@@ -181,6 +186,11 @@ static inline bool ctx__is_root(const struct ctx *c)
 	return c->kind == CTX_ROOT;
 }
 
+static inline bool ctx__cancellable(const struct ctx *c)
+{
+	return c->kind & CTX_CANCELLABLE;
+}
+
 /* The node whose done state c shows: itself, or a value context's owner. */
 static inline struct ctx *ctx__owner(const struct ctx *c)
 {
@@ -223,6 +233,7 @@ void ctx__afters_detach_value(struct ctx *value_ctx);
  * behind that it made.
  */
 bool ctx__in_library_thread(void);
+bool ctx__forked_from_library_thread(void);
 int ctx__timer_add(struct ctx *c, uint32_t unused);
 void ctx__timer_remove(struct ctx *c);
 int ctx__watch_add(struct ctx *c, uint32_t events);

@@ -57,10 +57,17 @@ static struct {
 };
 
 static _Thread_local bool in_library_thread;
+/* Set in a child of fork() whose only thread was the library's in the parent. */
+static bool forked_from_library_thread;
 
 bool ctx__in_library_thread(void)
 {
 	return in_library_thread;
+}
+
+bool ctx__forked_from_library_thread(void)
+{
+	return forked_from_library_thread;
 }
 
 /*
@@ -238,6 +245,7 @@ void ctx__timer_fork_child(void)
 	lib.heap_len = 0;
 	lib.slots_len = 0;
 	lib.free_slot = 0;
+	forked_from_library_thread = in_library_thread;
 	in_library_thread = false;
 	lock_release(&lib.lock);
 }

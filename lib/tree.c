@@ -36,7 +36,6 @@ struct ctx *ctx__node_new(struct ctx *parent, enum ctx_kind kind, size_t size)
 	memset(c, 0, size);
 	atomic_init(&c->refs, 1);
 	c->kind = kind;
-	c->cancellable = kind != CTX_WITHOUT_CANCEL;
 	c->gen = atomic_load_explicit(&ctx__fork_gen, memory_order_relaxed);
 	c->parent = ctx_ref(parent);
 	atomic_init(&c->node.fd, -1);
@@ -48,7 +47,7 @@ struct ctx *ctx__registrar(const struct ctx *c)
 {
 	struct ctx *owner = ctx__owner(c->parent);
 
-	return owner->cancellable ? owner : NULL;
+	return ctx__cancellable(owner) ? owner : NULL;
 }
 
 /* Called with reg's lock held, reg not done. */
@@ -122,30 +121,13 @@ void ctx__inherit_done(struct ctx *c, const struct ctx *reg)
 }
 
 /*
- * Takes a library reference for the span of a cancel, unless the context is
- * already being freed.
- */
-bool ctx__hold(struct ctx *c)
-{
-	uint64_t refs = atomic_load_explicit(&c->refs, memory_order_relaxed);
-
-	do {
-		if (refs == 0)
-			return false;
-	} while (!atomic_compare_exchange_weak_explicit(&c->refs, &refs, refs + REF_HELD,
-							memory_order_acquire,
-							memory_order_relaxed));
-	return true;
-}
-
-/*
  * A context made in an earlier fork generation belongs to the parent
  * process: the child only frees it, never touching locks, lists or kernel
  * objects it shares with the parent.
  */
 bool ctx__from_this_process(const struct ctx *c)
 {
-	return c->gen == atomic_load_explicit(&ctx__fork_gen, memory_order_relaxed);
+	return c->gen == (uint16_t)atomic_load_explicit(&ctx__fork_gen, memory_order_relaxed);
 }
 
 /*
@@ -173,7 +155,7 @@ static struct ctx *destroy(struct ctx *c)
 		free(c);
 		return parent;
 	}
-	if (c->cancellable && ctx__from_this_process(c)) {
+	if (ctx__cancellable(c) && ctx__from_this_process(c)) {
 		struct ctx *reg = ctx__registrar(c);
 
 		if (reg) {
@@ -207,50 +189,129 @@ CTX_EXPORT ctx_t *ctx_ref(ctx_t *ctx)
 	return ctx;
 }
 
-void ctx__release(struct ctx *c)
-{
-	if (atomic_fetch_sub_explicit(&c->refs, REF_HELD, memory_order_acq_rel) == REF_HELD)
-		ctx_unref(destroy(c));
-}
-
 /*
- * Drops a caller's reference of a signals context. Before the last one goes,
- * the context stops watching, so the dispositions are back when ctx_unref
- * returns even if the library thread still holds it: as the last caller,
- * we are the only one who could take another caller's reference.
+ * Takes a hold on c for the span of a cancel, unless it is already being
+ * freed.
  */
-static uint64_t unref_signals(struct ctx *c)
+bool ctx__hold(struct ctx *c)
 {
 	uint64_t refs = atomic_load_explicit(&c->refs, memory_order_relaxed);
 
 	do {
-		if ((refs & REF_USER_MASK) == REF_USER && ctx__from_this_process(c))
-			ctx__signals_remove(c);
-	} while (!atomic_compare_exchange_weak_explicit(&c->refs, &refs, refs - REF_USER,
-							memory_order_acq_rel,
+		if (!(refs & ~REF_PARENT_HELD))
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(&c->refs, &refs, refs + REF_HELD,
+							memory_order_acquire,
 							memory_order_relaxed));
-	return refs - REF_USER;
+	return true;
 }
 
 /*
- * Iterative, so freeing a million-deep chain needs no stack. In a forked
- * child, a context of the parent's is freed on its last caller's reference:
- * what the parent's threads held, no thread of ours will give back.
+ * The caller is dropping the last caller's reference of c while others hold
+ * it: c's reference on its parent becomes a hold, so the parent too shows
+ * at once that no caller needs it (a signals context stops watching), and
+ * so on up while that was the parent's last caller's reference. The chain
+ * stays alive meanwhile: the caller still has c, and each node holds the
+ * next.
+ */
+static void hand_over_parent_refs(struct ctx *c)
+{
+	struct ctx *p;
+
+	while ((p = c->parent) && !ctx__is_root(p)) {
+		uint64_t old = atomic_fetch_add_explicit(&p->refs, REF_HELD - REF_USER,
+							 memory_order_acq_rel);
+
+		if ((old & REF_USER_MASK) != REF_USER || !ctx__from_this_process(p))
+			return;
+		if (p->kind == CTX_SIGNALS)
+			ctx__signals_remove(p);
+		atomic_fetch_or_explicit(&p->refs, REF_PARENT_HELD, memory_order_relaxed);
+		c = p;
+	}
+}
+
+/*
+ * Drops a reference of c, a hold or a caller's, and tells whether c is to be
+ * freed; *left is what remains. Before the last caller's reference goes, a
+ * signals context stops watching, so the dispositions are back when
+ * ctx_unref returns, even if the library still holds it: as the last
+ * caller, we are the only one who could take another caller's reference.
+ * In a forked child, a context of the parent's is freed on its last
+ * caller's reference: what the parent's threads held, no thread of ours
+ * will give back.
+ */
+static bool drop(struct ctx *c, bool hold, uint64_t *left)
+{
+	/* Read first: once our reference is gone, a holder may free c. */
+	bool ours = ctx__from_this_process(c);
+	uint64_t refs, next;
+
+	if (hold) {
+		next = atomic_fetch_sub_explicit(&c->refs, REF_HELD, memory_order_acq_rel) -
+		       REF_HELD;
+	} else {
+		bool handed = false;
+
+		refs = atomic_load_explicit(&c->refs, memory_order_relaxed);
+		do {
+			next = refs - REF_USER;
+			if (!(next & REF_USER_MASK) && ours) {
+				if (c->kind == CTX_SIGNALS)
+					ctx__signals_remove(c);
+				if (next >= REF_HELD && !handed) {
+					hand_over_parent_refs(c);
+					handed = true;
+				}
+			}
+			if (handed)
+				next |= REF_PARENT_HELD;
+		} while (!atomic_compare_exchange_weak_explicit(&c->refs, &refs, next,
+								memory_order_acq_rel,
+								memory_order_relaxed));
+	}
+	*left = next;
+	return !(next & ~REF_PARENT_HELD) || (!ours && !(next & REF_USER_MASK));
+}
+
+/* Iterative, so freeing a million-deep chain needs no stack. */
+static void put(struct ctx *c, bool hold)
+{
+	uint64_t left;
+
+	while (c && !ctx__is_root(c) && drop(c, hold, &left)) {
+		hold = left & REF_PARENT_HELD;
+		c = destroy(c);
+	}
+}
+
+void ctx__release(struct ctx *c)
+{
+	put(c, true);
+}
+
+static __attribute__((noinline)) void unref_slow(struct ctx *c)
+{
+	put(c, false);
+}
+
+/*
+ * The common case inline: no hold on ctx, and no signals to give back. A
+ * hold taken meanwhile fails the compare and swap.
  */
 CTX_EXPORT ctx_t *ctx_unref(ctx_t *ctx)
 {
 	while (ctx && !ctx__is_root(ctx)) {
-		/* Read first: once our reference is gone, a holder may free ctx. */
-		unsigned int gen = ctx->gen;
-		uint64_t refs;
+		uint64_t refs = atomic_load_explicit(&ctx->refs, memory_order_relaxed);
 
-		if (ctx->kind == CTX_SIGNALS)
-			refs = unref_signals(ctx);
-		else
-			refs = atomic_fetch_sub_explicit(&ctx->refs, REF_USER,
-							 memory_order_acq_rel) - REF_USER;
-		if (refs != 0 && ((refs & REF_USER_MASK) ||
-				  gen == atomic_load_explicit(&ctx__fork_gen, memory_order_relaxed)))
+		if (refs >= REF_HELD || ctx->kind == CTX_SIGNALS ||
+		    !atomic_compare_exchange_weak_explicit(&ctx->refs, &refs, refs - REF_USER,
+							   memory_order_acq_rel,
+							   memory_order_relaxed)) {
+			unref_slow(ctx);
+			break;
+		}
+		if (refs != REF_USER)
 			break;
 		ctx = destroy(ctx);
 	}

@@ -25,7 +25,7 @@ static int wait_for(struct ctx *ctx, int64_t until, int fd, short events)
 	if (ctx__in_library_thread())
 		return -EDEADLK;
 
-	if (ctx__owner(ctx)->cancellable) {
+	if (ctx__cancellable(ctx__owner(ctx))) {
 		int done_fd = ctx_fd(ctx);
 
 		if (done_fd < 0)

@@ -391,8 +391,8 @@ Test(fork, fork_while_library_thread_cancels, .timeout = 30)
 /*
  * A child forked by an after-function the library thread runs, which
  * returns from that function: there is no library thread to go back to in
- * the child, so it ends with status 0 (as a thread's start routine
- * returning would), instead of running on as a copy of the library thread.
+ * the child, so it ends with status 0 (_exit), instead of running on as a
+ * copy of the library thread.
  */
 static void fork_and_return(void *arg)
 {
