@@ -555,6 +555,33 @@ Test(signals, restored_when_unref_returns_thread_holds_ref, .timeout = 20)
 	cr_assert_eq(handled, 1);
 }
 
+/*
+ * The same when the library thread holds a child of the context (a
+ * request's deadline, say) in its cancel: once the caller has released the
+ * child and then the context, no caller's reference is left, and the
+ * disposition is back.
+ */
+Test(signals, restored_when_unref_returns_thread_holds_child, .timeout = 20)
+{
+	static struct held h;
+	void (*after)(int);
+	ctx_t *c, *child;
+
+	sem_init(&h.fired, 0, 0);
+	sem_init(&h.release, 0, 0);
+	set_handler(SIGUSR1, count_signal);
+	c = watch(SIGUSR1, 0);
+	cr_assert_eq(ctx_with_timeout(c, 60000 * NS_PER_MS, &child), 0);
+	cr_assert_eq(ctx_after_func(child, hold_fn, &h, NULL), 0);
+	cr_assert_eq(kill(getpid(), SIGUSR1), 0);
+	cr_assert(blocker_sem_wait(&h.fired, 5), "the signal did not cancel the context");
+	ctx_unref(child);
+	ctx_unref(c);
+	after = current_handler(SIGUSR1);
+	sem_post(&h.release);
+	cr_assert_eq(after, count_signal, "the disposition was not restored when ctx_unref returned");
+}
+
 /* The same, as it happens: no hold, many rounds, the check made at once. */
 Test(signals, restored_when_unref_returns_rounds, .timeout = 120)
 {
