@@ -4,9 +4,10 @@
  * thread cancelled restores the previous disposition before it returns,
  * even while that thread still holds a reference of its own.
  *
- * Two tests: one holds the library thread inside the cancel (an
- * after-function waiting on a semaphore) while the check is made, so it
- * does not depend on timing; the other repeats signal, wait, unref and an
+ * Three tests: two hold the library thread inside the cancel (an
+ * after-function waiting on a semaphore, on the context or on a child of
+ * it) while the check is made, so they do not depend on timing; the third
+ * repeats signal, wait, unref and an
  * immediate check many times, as programs do. Standalone TAP, so it runs in
  * the TSan build, where the library thread is slower and the window wider.
  */
@@ -89,6 +90,40 @@ static void restored_while_thread_holds_ref(void)
 		sleep_ns(1000000);
 }
 
+/*
+ * The same when the library thread holds a child of the context (a
+ * request's deadline, say) in its cancel: once the caller has released the
+ * child and then the context, no caller's reference is left.
+ */
+static void restored_while_thread_holds_child(void)
+{
+	static struct held h;
+	void (*after)(int);
+	ctx_t *c, *child = NULL;
+
+	sem_init(&h.fired, 0, 0);
+	sem_init(&h.release, 0, 0);
+	set_handler(SIGUSR1, count_signal);
+	c = watch_usr1();
+	if (!CHECK(c, "ctx_with_signals failed"))
+		return;
+	CHECK(ctx_with_timeout(c, 60000000000ULL, &child) == 0, "ctx_with_timeout");
+	CHECK(ctx_after_func(child, hold_fn, &h, NULL) == 0, "ctx_after_func");
+	kill(getpid(), SIGUSR1);
+	if (!CHECK(blocker_sem_wait(&h.fired, 5), "the signal did not cancel the context")) {
+		ctx_unref(child);
+		ctx_unref(c);
+		return;
+	}
+	ctx_unref(child);
+	ctx_unref(c);
+	after = current_handler(SIGUSR1);
+	sem_post(&h.release);
+	CHECK(after == count_signal, "the disposition was not restored when ctx_unref returned");
+	for (int i = 0; i < 5000 && current_handler(SIGUSR1) != count_signal; i++)
+		sleep_ns(1000000);
+}
+
 static void restored_rounds(void)
 {
 	long rounds = scaled(2000, 1000), late = 0;
@@ -119,9 +154,11 @@ static void restored_rounds(void)
 
 int main(void)
 {
-	stress_plan(2);
+	stress_plan(3);
 	restored_while_thread_holds_ref();
 	stress_result("disposition restored by the last unref while the thread holds a ref");
+	restored_while_thread_holds_child();
+	stress_result("disposition restored by the last unref while the thread holds a child");
 	restored_rounds();
 	stress_result("disposition restored by the last unref, rounds");
 	return stress_exit();
