@@ -63,11 +63,16 @@ static void hold_fn(void *arg)
 	blocker_sem_wait(&h->release, 3);
 }
 
-static void restored_while_thread_holds_ref(void)
+/*
+ * With `child`, the library thread is held in the cancel of a child of the
+ * context (a request's deadline, say): once the caller has released the
+ * child and then the context, no caller's reference is left either.
+ */
+static void restored_while_thread_holds(bool child)
 {
 	static struct held h;
 	void (*after)(int);
-	ctx_t *c;
+	ctx_t *c, *sub = NULL;
 
 	sem_init(&h.fired, 0, 0);
 	sem_init(&h.release, 0, 0);
@@ -75,51 +80,17 @@ static void restored_while_thread_holds_ref(void)
 	c = watch_usr1();
 	if (!CHECK(c, "ctx_with_signals failed"))
 		return;
-	CHECK(ctx_after_func(c, hold_fn, &h, NULL) == 0, "ctx_after_func");
+	if (child)
+		CHECK(ctx_with_timeout(c, 60000000000ULL, &sub) == 0, "ctx_with_timeout");
+	CHECK(ctx_after_func(child ? sub : c, hold_fn, &h, NULL) == 0, "ctx_after_func");
 	kill(getpid(), SIGUSR1);
-	if (!CHECK(blocker_sem_wait(&h.fired, 5), "the signal did not cancel the context")) {
-		ctx_unref(c);
-		return;
-	}
+	CHECK(blocker_sem_wait(&h.fired, 5), "the signal did not cancel the context");
+	ctx_unref(sub);
 	ctx_unref(c);
 	after = current_handler(SIGUSR1);
 	sem_post(&h.release);
 	CHECK(after == count_signal, "the disposition was not restored when ctx_unref returned");
 	/* Let a late restoration land before the next test. */
-	for (int i = 0; i < 5000 && current_handler(SIGUSR1) != count_signal; i++)
-		sleep_ns(1000000);
-}
-
-/*
- * The same when the library thread holds a child of the context (a
- * request's deadline, say) in its cancel: once the caller has released the
- * child and then the context, no caller's reference is left.
- */
-static void restored_while_thread_holds_child(void)
-{
-	static struct held h;
-	void (*after)(int);
-	ctx_t *c, *child = NULL;
-
-	sem_init(&h.fired, 0, 0);
-	sem_init(&h.release, 0, 0);
-	set_handler(SIGUSR1, count_signal);
-	c = watch_usr1();
-	if (!CHECK(c, "ctx_with_signals failed"))
-		return;
-	CHECK(ctx_with_timeout(c, 60000000000ULL, &child) == 0, "ctx_with_timeout");
-	CHECK(ctx_after_func(child, hold_fn, &h, NULL) == 0, "ctx_after_func");
-	kill(getpid(), SIGUSR1);
-	if (!CHECK(blocker_sem_wait(&h.fired, 5), "the signal did not cancel the context")) {
-		ctx_unref(child);
-		ctx_unref(c);
-		return;
-	}
-	ctx_unref(child);
-	ctx_unref(c);
-	after = current_handler(SIGUSR1);
-	sem_post(&h.release);
-	CHECK(after == count_signal, "the disposition was not restored when ctx_unref returned");
 	for (int i = 0; i < 5000 && current_handler(SIGUSR1) != count_signal; i++)
 		sleep_ns(1000000);
 }
@@ -155,9 +126,9 @@ static void restored_rounds(void)
 int main(void)
 {
 	stress_plan(3);
-	restored_while_thread_holds_ref();
+	restored_while_thread_holds(false);
 	stress_result("disposition restored by the last unref while the thread holds a ref");
-	restored_while_thread_holds_child();
+	restored_while_thread_holds(true);
 	stress_result("disposition restored by the last unref while the thread holds a child");
 	restored_rounds();
 	stress_result("disposition restored by the last unref, rounds");
