@@ -56,8 +56,14 @@ for p in $programs; do
 	# Forked children (fault-inject's scenarios) stay under memcheck too.
 	$bound "$libtool" --mode=execute valgrind -q --error-exitcode=1 --leak-check=full \
 		--errors-for-leak-kinds=definite --show-leak-kinds=definite \
-		--child-silent-after-fork=no --log-file="$log" "$prog" >"$log.out"
+		--child-silent-after-fork=no --log-file="$log" "$prog" >"$log.out" &
+	# timeout(1) leads its own process group, out of reach of the terminal's
+	# ^C and of make's kill: pass them on.
+	pid=$!
+	trap 'kill -TERM $pid 2>/dev/null; exit 130' INT TERM HUP
+	wait $pid
 	r=$?
+	trap - INT TERM HUP
 	secs=$(($(date +%s) - start))
 	ran=$((ran + 1))
 	if [ $r -eq 124 ] || [ $r -eq 137 ]; then
