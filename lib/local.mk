@@ -20,7 +20,10 @@ libctx_la_SOURCES = \
 	lib/describe.c \
 	lib/fork.c
 libctx_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -pthread
+# -z nodelete: dlclose() never unmaps the library, whose thread and signal
+# handler would otherwise return into unmapped code (tests/test-dlclose.c).
 libctx_la_LDFLAGS = -version-info 0:0:0 \
-	-Wl,--version-script=$(srcdir)/lib/libctx.map $(ZDEFS_LDFLAGS) -pthread
+	-Wl,--version-script=$(srcdir)/lib/libctx.map $(ZDEFS_LDFLAGS) -pthread \
+	-Wl,-z,nodelete
 EXTRA_libctx_la_DEPENDENCIES = lib/libctx.map
 EXTRA_DIST += lib/libctx.map

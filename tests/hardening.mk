@@ -41,6 +41,14 @@ check_PROGRAMS += tests/soak-limits
 tests_soak_limits_LDADD = libctx.la
 TESTS += tests/soak-limits
 
+# dlclose: a plugin host that dlopen()s libctx (not linked with it), starts
+# the library thread and the signal handler, dlclose()s it and lives on
+# (libctx is linked with -z nodelete). Standalone TAP, in every build.
+check_PROGRAMS += tests/test-dlclose
+tests_test_dlclose_LDADD = -ldl
+EXTRA_tests_test_dlclose_DEPENDENCIES = libctx.la
+TESTS += tests/test-dlclose
+
 # valgrind memcheck over the standalone programs, and the fuzzer's smoke run
 # (both skip where they cannot run).
 TESTS += tests/valgrind-check.sh tests/fuzz-smoke.sh
