@@ -3,7 +3,8 @@
 # bench/run, which prints the table and writes bench/results/.
 EXTRA_DIST += bench/run bench/report.sh bench/plot.gp bench/rows.md \
 	bench/harness.h bench/harness.c bench/bench-libctx.c bench/bench-glib.c \
-	bench/bench-floor.c bench/go/go.mod bench/go/harness.go bench/go/main.go
+	bench/bench-floor.c bench/go/go.mod bench/go/harness.go bench/go/main.go \
+	bench/count.c
 
 .PHONY: bench
 bench: libctx.la
