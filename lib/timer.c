@@ -221,6 +221,16 @@ static void *library_thread(void *arg)
 	return NULL;
 }
 
+/* Closes whichever of the timerfd and the epoll set is open. */
+static void close_locked(void)
+{
+	if (lib.epfd >= 0)
+		close(lib.epfd);
+	if (lib.timerfd >= 0)
+		close(lib.timerfd);
+	lib.timerfd = lib.epfd = -1;
+}
+
 /* fork.c: the lock is held across fork(); the child forgets everything. */
 void ctx__timer_fork_prepare(void)
 {
@@ -235,11 +245,7 @@ void ctx__timer_fork_parent(void)
 void ctx__timer_fork_child(void)
 {
 	/* The parent's timerfd and epoll set: close only our copies. */
-	if (lib.timerfd >= 0)
-		close(lib.timerfd);
-	if (lib.epfd >= 0)
-		close(lib.epfd);
-	lib.timerfd = lib.epfd = -1;
+	close_locked();
 	lib.running = false;
 	lib.armed_ns = NS_NEVER;
 	lib.heap_len = 0;
@@ -266,10 +272,7 @@ static int open_locked(void)
 	if (lib.epfd < 0 || fcntl(lib.epfd, F_SETFL, O_NONBLOCK) < 0 ||
 	    epoll_ctl(lib.epfd, EPOLL_CTL_ADD, lib.timerfd, &ev) < 0) {
 		r = -errno;
-		if (lib.epfd >= 0)
-			close(lib.epfd);
-		close(lib.timerfd);
-		lib.timerfd = lib.epfd = -1;
+		close_locked();
 		return r;
 	}
 	return 0;
@@ -278,11 +281,8 @@ static int open_locked(void)
 /* An add failed: if the thread never started, its descriptors go too. */
 static void close_unstarted_locked(void)
 {
-	if (lib.running || lib.epfd < 0)
-		return;
-	close(lib.epfd);
-	close(lib.timerfd);
-	lib.timerfd = lib.epfd = -1;
+	if (!lib.running)
+		close_locked();
 }
 
 static int start_locked(void)
