@@ -68,6 +68,12 @@ ctx_t *ctx_ref(ctx_t *ctx);
 ctx_t *ctx_unref(ctx_t *ctx);
 int ctx_describe(const ctx_t *ctx, char *buf, size_t len);
 
+/* 1.1: merging (done when any parent is done) and deadlines on another clock. */
+int ctx_with_any(ctx_t *const parents[], size_t n, ctx_t **ret);
+int ctx_any_index(const ctx_t *ctx);
+int ctx_with_deadline_clock(ctx_t *parent, clockid_t clock, const struct timespec *deadline,
+			    int cause, ctx_t **ret);
+
 /* For __attribute__((cleanup(ctx_unrefp))): C's defer. */
 static inline void ctx_unrefp(ctx_t **ctx)
 {

@@ -119,3 +119,9 @@ CTX_EXPORT int ctx_timeout_ms(const ctx_t *ctx)
 	left = (left + 999999) / 1000000;
 	return left > INT_MAX ? INT_MAX : (int)left;
 }
+
+CTX_EXPORT int ctx_with_deadline_clock(ctx_t *parent, clockid_t clock,
+				       const struct timespec *deadline, int cause, ctx_t **ret)
+{
+	return -ENOSYS;
+}

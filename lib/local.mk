@@ -18,7 +18,8 @@ libctx_la_SOURCES = \
 	lib/lock.c \
 	lib/signals.c \
 	lib/describe.c \
-	lib/fork.c
+	lib/fork.c \
+	lib/any.c
 libctx_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -pthread
 # -z nodelete: dlclose() never unmaps the library, whose thread and signal
 # handler would otherwise return into unmapped code (tests/test-dlclose.c).
