@@ -7,6 +7,15 @@
 
 #include "internal.h"
 
+/* Gives back what a done node holds: a timer, a watch, its other parents. */
+static void disarm(struct ctx *c)
+{
+	void (*fn)(struct ctx *c) = ctx__ops(c)->disarm;
+
+	if (fn)
+		fn(c);
+}
+
 /*
  * Sets the done state of a locked node, makes its fd readable and moves its
  * after-functions onto *run.
@@ -39,15 +48,20 @@ static void mark_done(struct ctx *c, int err, int cause, struct ctx_after **run)
  * order), so a concurrent cancel of any node inside the subtree waits until
  * that node's own subtree is done, as with Go's per-context mutex. As in Go,
  * a node is marked before its children: whoever sees a child done by
- * inheritance finds its parent done too. Each child
- * is unlinked as it is visited and, if it can still be held (ctx__hold), chained
- * on `held` through its now unused sibling link; they are released only once
- * every lock is released and every after-function has run.
+ * inheritance finds its parent done too.
+ *
+ * Each child is reached through an entry of its parent's list (a merged
+ * context has one under each of its parents), which the walk unlinks and,
+ * while below that child, keeps in the child's own link.next to climb back
+ * by. If the child can still be held (ctx__hold), the entry's link then
+ * chains it on `held`; they are released only once every lock is released
+ * and every after-function has run.
  */
 int ctx__cancel(struct ctx *c, int err, int cause)
 {
 	struct ctx_after *run = NULL;
-	struct ctx *held = NULL, *cur, *child, *reg, *next;
+	struct ctx *cur, *child, *reg;
+	uintptr_t held = 0, entry;
 
 	lock_acquire(&c->lock);
 	if (ctx__is_done(c)) {
@@ -58,53 +72,61 @@ int ctx__cancel(struct ctx *c, int err, int cause)
 
 	cur = c;
 	for (;;) {
-		child = cur->node.children;
-		if (child) {
-			ctx__unlink(child);
+		entry = cur->node.children;
+		if (entry) {
+			struct ctx_link *l = ctx__link_of(entry);
+
+			ctx__unlink(l);
+			child = ctx__of_entry(entry);
 			if (!ctx__hold(child))
 				continue; /* being freed: it finds itself unlinked */
 			lock_acquire(&child->lock);
 			if (ctx__is_done(child)) {
-				/* Cancelled on its own; its subtree is done too. */
+				/* Done on its own; its subtree is done too. */
 				lock_release(&child->lock);
-				child->node.sibling = held;
-				held = child;
+				l->next = held;
+				held = entry;
 				continue;
 			}
+			if (entry & LINK_ANY)
+				ctx__any_fired(l);
 			mark_done(child, err, cause, &run);
+			child->node.link.next = entry;
 			cur = child;
 			continue;
 		}
 		if (cur == c)
 			break;
-		next = ctx__owner(cur->parent);
+		entry = cur->node.link.next;
+		reg = ctx__registrar_of(entry & LINK_ANY ? ctx__any_link(ctx__link_of(entry))->parent
+							 : cur->parent);
 		lock_release(&cur->lock);
-		cur->node.sibling = held;
-		held = cur;
-		cur = next;
+		ctx__link_of(entry)->next = held;
+		held = entry;
+		cur = reg;
 	}
 	lock_release(&c->lock);
 
 	/* Leave the parent, so a long-lived parent keeps no finished children. */
-	reg = ctx__registrar(c);
+	reg = ctx__registrar_of(c->parent);
 	if (reg) {
 		lock_acquire(&reg->lock);
-		ctx__unlink(c);
+		ctx__unlink(&c->node.link);
 		lock_release(&reg->lock);
 	}
 
-	ctx__release_sources(c);
-	for (cur = held; cur; cur = cur->node.sibling)
-		ctx__release_sources(cur);
+	disarm(c);
+	for (entry = held; entry; entry = ctx__link_of(entry)->next)
+		disarm(ctx__of_entry(entry));
 
 	/* An after-function forked and we are the child: what we hold is the parent's. */
 	if (run && !ctx__afters_run(run))
 		return 0;
 
 	while (held) {
-		next = held->node.sibling;
-		ctx__release(held);
-		held = next;
+		entry = held;
+		held = ctx__link_of(entry)->next;
+		ctx__release(ctx__of_entry(entry));
 	}
 	return 0;
 }

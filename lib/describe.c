@@ -6,40 +6,9 @@
 
 #include "internal.h"
 
-/* "+1.5s": the time left, in seconds, to the millisecond. */
-static int format_remaining(char *buf, size_t len, int64_t left)
-{
-	uint64_t abs = left < 0 ? -(uint64_t)left : (uint64_t)left;
-	char frac[8];
-	int n;
-
-	n = snprintf(frac, sizeof(frac), "%03llu",
-		     (unsigned long long)(abs % NS_PER_SEC / 1000000));
-	while (n > 0 && frac[n - 1] == '0')
-		frac[--n] = '\0';
-	return snprintf(buf, len, "with_deadline(%c%llu%s%ss)", left < 0 ? '-' : '+',
-			(unsigned long long)(abs / NS_PER_SEC), n ? "." : "", frac);
-}
-
 static int link_name(const struct ctx *c, int64_t now, char *buf, size_t len)
 {
-	switch (c->kind) {
-	case CTX_ROOT:
-		return snprintf(buf, len, "%s", c == ctx_background() ? "background" : "todo");
-	case CTX_CANCEL:
-		return snprintf(buf, len, "with_cancel");
-	case CTX_DEADLINE:
-		return format_remaining(buf, len, as_deadline(c)->deadline_ns - now);
-	case CTX_FD_SOURCE:
-		return snprintf(buf, len, "with_fd(%d)", as_source(c)->user_fd);
-	case CTX_SIGNALS:
-		return snprintf(buf, len, "with_signals");
-	case CTX_WITHOUT_CANCEL:
-		return snprintf(buf, len, "without_cancel");
-	case CTX_VALUE:
-		return snprintf(buf, len, "with_value(%p)", c->val.key);
-	}
-	return 0;
+	return ctx__ops(c)->describe(c, now, buf, len);
 }
 
 /*

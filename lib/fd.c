@@ -7,6 +7,7 @@
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -85,7 +86,7 @@ CTX_EXPORT int ctx_fd(ctx_t *ctx)
 CTX_EXPORT int ctx_with_fd(ctx_t *parent, int fd, uint32_t events, int cause, ctx_t **ret)
 {
 	struct ctx *c;
-	int dup, r;
+	int dup;
 
 	ctx_assert_return(parent, -EINVAL);
 	ctx_assert_return(ret, -EINVAL);
@@ -103,10 +104,20 @@ CTX_EXPORT int ctx_with_fd(ctx_t *parent, int fd, uint32_t events, int cause, ct
 	}
 	as_source(c)->fd = dup;
 	as_source(c)->user_fd = fd;
+	as_source(c)->events = events;
 	as_source(c)->cause = cause ? cause : -ECANCELED;
-	r = ctx__publish(c, ctx__watch_add, events, ret);
-	/* Born done under a done parent: our duplicate is closed at once. */
-	if (r == 0 && ctx__err(c))
-		ctx__watch_remove(c);
-	return r;
+	/* Born done under a done parent, it closes our duplicate at once. */
+	return ctx__publish(c, ret);
+}
+
+/* In a child of fork(), the watch was the parent's: only our copy is left. */
+void ctx__source_destroy(struct ctx *c)
+{
+	if (as_source(c)->fd >= 0)
+		close(as_source(c)->fd);
+}
+
+int ctx__source_describe(const struct ctx *c, int64_t now, char *buf, size_t len)
+{
+	return snprintf(buf, len, "with_fd(%d)", as_source(c)->user_fd);
 }

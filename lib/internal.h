@@ -42,17 +42,21 @@
 #define NS_NEVER INT64_MAX
 #define NS_PER_SEC 1000000000LL
 
-/* The cancellable kinds, nodes whose done state can change, carry this bit. */
-#define CTX_CANCELLABLE 0x80
-
+/*
+ * The kinds of context. The cancellable ones, nodes whose done state can
+ * change, come last. What a kind does beyond a plain node is in its own
+ * file, reached through its entry in ctx__kinds (kinds.c).
+ */
 enum ctx_kind {
-	CTX_ROOT = 0,
-	CTX_WITHOUT_CANCEL = 1,
-	CTX_VALUE = 2,
-	CTX_CANCEL = CTX_CANCELLABLE,
-	CTX_DEADLINE = CTX_CANCELLABLE | 1,
-	CTX_FD_SOURCE = CTX_CANCELLABLE | 2,
-	CTX_SIGNALS = CTX_CANCELLABLE | 3,
+	CTX_ROOT,
+	CTX_WITHOUT_CANCEL,
+	CTX_VALUE,
+	CTX_CANCEL, /* the first cancellable kind */
+	CTX_DEADLINE,
+	CTX_FD_SOURCE,
+	CTX_SIGNALS,
+	CTX_ANY,
+	CTX_KINDS
 };
 
 /*
@@ -87,10 +91,24 @@ struct ctx_after {
 #define REF_HELD (UINT64_C(1) << 32)
 
 /*
- * 72 bytes for a cancel context, so a live one costs no more heap than in
- * Go: what only some contexts need (a deadline, a watched descriptor) lives
- * in the larger structs below, and the deadline bounding a context is found
- * by walking up to the nearest deadline node, as Go's Deadline() does.
+ * A registrar's children are a list of links: a node's own (node.link), or
+ * one of a merged context's (struct ctx_any_link), which has one under each
+ * parent. The list holds each link's address with bit 0 set for a merged
+ * context's (LINK_ANY), so a cancel walk knows which it is holding.
+ */
+#define LINK_ANY ((uintptr_t)1)
+
+struct ctx_link {
+	uintptr_t next;   /* the next entry, tagged */
+	uintptr_t *pprev; /* what holds our entry; NULL when not linked */
+};
+
+/*
+ * 80 bytes for a cancel context, the most a live one costs in heap (in Go,
+ * 80 bytes too): what only some contexts need (a deadline, a watched
+ * descriptor) lives in the larger structs below. Every node points at the
+ * deadline node bounding it, so finding a context's deadline never walks
+ * up the tree.
  */
 struct ctx {
 	_Atomic uint64_t refs; /* REF_USER and REF_HELD units */
@@ -113,48 +131,67 @@ struct ctx {
 			atomic_int fd;     /* done eventfd, or -1 until asked for */
 			unsigned int after_count;
 			unsigned int after_sweep_at;
-			struct ctx *children;
+			uintptr_t children; /* the first entry, tagged */
 			/*
-			 * Links in the parent's list; pprev is NULL when not
-			 * linked. Once unlinked by a cancellation, `sibling`
-			 * chains the nodes that cancellation holds.
+			 * In the registrar's list. Once unlinked by a cancel
+			 * walk, link.next chains what that walk holds.
 			 */
-			struct ctx *sibling;
-			struct ctx **pprev;
+			struct ctx_link link;
 			struct ctx_after *afters;
+			struct ctx *bound; /* the deadline node bounding us, or NULL */
 		} node;
 	};
 };
 
+/*
+ * What a kind does beyond a plain node; each member may be NULL.
+ *  arm        gives a new node its source (a timer, a watch), while it is
+ *             published under its registrar's lock; 0 or a negative errno.
+ *  disarm     gives back what arm took and leaves any other parent: once
+ *             the node is done, or when it is freed first. No lock held.
+ *  unwatch    the caller's last reference is going (tree.c, drop).
+ *  destroy    frees what the node owns, in any process, just before it.
+ *  pop_parent a parent beyond ->parent that the node holds a reference on,
+ *             one per call once it is dead, then NULL.
+ *  describe   its link in ctx_describe, like snprintf.
+ */
+struct ctx_kind_ops {
+	int (*arm)(struct ctx *c);
+	void (*disarm)(struct ctx *c);
+	void (*unwatch)(struct ctx *c);
+	void (*destroy)(struct ctx *c);
+	struct ctx *(*pop_parent)(struct ctx *c);
+	int (*describe)(const struct ctx *c, int64_t now, char *buf, size_t len);
+};
+
+extern const struct ctx_kind_ops ctx__kinds[CTX_KINDS];
+
+static inline const struct ctx_kind_ops *ctx__ops(const struct ctx *c)
+{
+	return &ctx__kinds[c->kind];
+}
+
+/* The clocks a deadline may be on; the library thread has a timer for each. */
+enum ctx_clock { CTX_CLOCK_MONOTONIC, CTX_CLOCK_BOOTTIME, CTX_CLOCK_REALTIME, CTX_CLOCKS };
+
 /* A deadline context: a node with a place in the library thread's heap. */
 struct ctx_deadline {
 	struct ctx ctx;
-	int64_t deadline_ns;
-	int heap_index; /* -1: not in the heap */
+	int64_t deadline_ns; /* on its clock */
+	int heap_index;      /* -1: not in the heap */
 	int cause;
+	uint8_t clock;       /* enum ctx_clock */
 };
 
 /* An fd-source context: a node whose descriptor the library thread watches. */
 struct ctx_source {
 	struct ctx ctx;
-	int fd;       /* our duplicate, -1 once closed */
-	int user_fd;  /* the caller's number, for describe */
-	uint32_t key; /* slot in the watch table + 1; 0: not watched */
+	int fd;          /* our duplicate, -1 once closed */
+	int user_fd;     /* the caller's number, for describe */
+	uint32_t events; /* what to watch for */
+	uint32_t key;    /* slot in the watch table + 1; 0: not watched */
 	int cause;
 };
-
-/* A signals context: a node on the list of the signal dispatcher. */
-struct ctx_signals {
-	struct ctx ctx;
-	uint64_t mask; /* bit signo - 1 */
-	struct ctx_signals *next, **pprev; /* under the signals lock */
-	struct ctx_signals *firing;        /* the library thread's own list */
-};
-
-static inline struct ctx_signals *as_signals(const struct ctx *c)
-{
-	return (struct ctx_signals *)c;
-}
 
 static inline struct ctx_deadline *as_deadline(const struct ctx *c)
 {
@@ -169,17 +206,14 @@ static inline struct ctx_source *as_source(const struct ctx *c)
 /* tree.c */
 struct ctx *ctx__node_new(struct ctx *parent, enum ctx_kind kind, size_t size);
 void ctx__node_free(struct ctx *c);
-struct ctx *ctx__registrar(const struct ctx *c);
-int ctx__publish(struct ctx *c, int (*arm)(struct ctx *c, uint32_t arg), uint32_t arg,
-		 struct ctx **ret);
-void ctx__link(struct ctx *reg, struct ctx *c);
-void ctx__unlink(struct ctx *c);
+int ctx__publish(struct ctx *c, struct ctx **ret);
+void ctx__link(uintptr_t *head, uintptr_t entry);
+void ctx__unlink(struct ctx_link *l);
 void ctx__set_done(struct ctx *c, int err, int cause);
 void ctx__inherit_done(struct ctx *c, const struct ctx *reg);
 bool ctx__hold(struct ctx *c);
 void ctx__release(struct ctx *c);
 bool ctx__from_this_process(const struct ctx *c);
-void ctx__release_sources(struct ctx *c);
 
 static inline bool ctx__is_root(const struct ctx *c)
 {
@@ -188,13 +222,21 @@ static inline bool ctx__is_root(const struct ctx *c)
 
 static inline bool ctx__cancellable(const struct ctx *c)
 {
-	return c->kind & CTX_CANCELLABLE;
+	return c->kind >= CTX_CANCEL;
 }
 
 /* The node whose done state c shows: itself, or a value context's owner. */
 static inline struct ctx *ctx__owner(const struct ctx *c)
 {
 	return c->kind == CTX_VALUE ? c->val.owner : (struct ctx *)c;
+}
+
+/* The node a cancellable child of p registers with, if any. */
+static inline struct ctx *ctx__registrar_of(const struct ctx *p)
+{
+	struct ctx *owner = ctx__owner(p);
+
+	return ctx__cancellable(owner) ? owner : NULL;
 }
 
 /* For a node whose lock is held. */
@@ -208,16 +250,53 @@ static inline int ctx__err(const struct ctx *c)
 	return atomic_load_explicit(&ctx__owner(c)->err, memory_order_acquire);
 }
 
-/* The deadline node bounding c, if any: Go walks up for Deadline() too. */
-static inline struct ctx *ctx__deadline_of(const struct ctx *c)
+/* The deadline node bounding c, if any: one load, whatever the depth. */
+static inline struct ctx *ctx__bound(const struct ctx *c)
 {
-	for (;; c = c->parent) {
-		if (c->kind == CTX_DEADLINE)
-			return (struct ctx *)c;
-		if (c->kind == CTX_ROOT || c->kind == CTX_WITHOUT_CANCEL)
-			return NULL;
-	}
+	return ctx__owner(c)->node.bound;
 }
+
+/* A list entry and the link it names. */
+static inline struct ctx_link *ctx__link_of(uintptr_t entry)
+{
+	return (struct ctx_link *)(entry & ~LINK_ANY);
+}
+
+static inline uintptr_t ctx__entry_of(struct ctx *c)
+{
+	return (uintptr_t)&c->node.link;
+}
+
+static inline struct ctx *ctx__of_link(struct ctx_link *l)
+{
+	return (struct ctx *)((char *)l - offsetof(struct ctx, node.link));
+}
+
+/*
+ * One of a merged context's links, in the list of the registrar of
+ * `parent` (any.c).
+ */
+struct ctx_any_link {
+	struct ctx_link link;
+	struct ctx *any;
+	struct ctx *parent;
+};
+
+static inline struct ctx_any_link *ctx__any_link(struct ctx_link *l)
+{
+	return (struct ctx_any_link *)l;
+}
+
+/* The context a list entry stands for. */
+static inline struct ctx *ctx__of_entry(uintptr_t entry)
+{
+	struct ctx_link *l = ctx__link_of(entry);
+
+	return entry & LINK_ANY ? ctx__any_link(l)->any : ctx__of_link(l);
+}
+
+/* any.c: a cancel walk made a merged context done through its link l. */
+void ctx__any_fired(struct ctx_link *l);
 
 /* cancel.c */
 int ctx__cancel(struct ctx *c, int err, int cause);
@@ -228,21 +307,19 @@ void ctx__afters_detach(struct ctx_after *list);
 void ctx__afters_detach_value(struct ctx *value_ctx);
 
 /*
- * timer.c: the library thread, its timer heap and its fd watches. The first
- * add starts the thread; an add that fails leaves no thread or descriptor
- * behind that it made.
+ * timer.c: the library thread, its timers (one per clock in use) and its
+ * fd watches. The first add starts the thread; an add that fails leaves no
+ * thread or descriptor behind that it made.
  */
 bool ctx__in_library_thread(void);
 bool ctx__forked_from_library_thread(void);
-int ctx__timer_add(struct ctx *c, uint32_t unused);
+int ctx__timer_add(struct ctx *c);
 void ctx__timer_remove(struct ctx *c);
-int ctx__watch_add(struct ctx *c, uint32_t events);
+int ctx__watch_add(struct ctx *c);
 void ctx__watch_remove(struct ctx *c);
 int ctx__watch_signal_pipe(int fd);
-
-/* signals.c */
+/* timer.c's one call into signals.c: the self-pipe is readable. */
 void ctx__signals_dispatch(void);
-void ctx__signals_remove(struct ctx *c);
 
 /* fd.c */
 int ctx__never_fd(void);
@@ -261,6 +338,21 @@ void ctx__fd_fork_child(void);
 
 /* deadline.c */
 int64_t ctx__now_ns(void);
+int64_t ctx__clock_now_ns(enum ctx_clock clock);
 int64_t ctx__ns_from_now(uint64_t ns);
+int64_t ctx__deadline_mono_ns(const struct ctx *deadline_node);
+
+/* The kinds' operations, gathered in kinds.c. */
+int ctx__tree_describe(const struct ctx *c, int64_t now, char *buf, size_t len);
+void ctx__value_destroy(struct ctx *c);
+int ctx__value_describe(const struct ctx *c, int64_t now, char *buf, size_t len);
+int ctx__deadline_describe(const struct ctx *c, int64_t now, char *buf, size_t len);
+int ctx__source_describe(const struct ctx *c, int64_t now, char *buf, size_t len);
+void ctx__source_destroy(struct ctx *c);
+void ctx__signals_unwatch(struct ctx *c);
+int ctx__signals_describe(const struct ctx *c, int64_t now, char *buf, size_t len);
+void ctx__any_disarm(struct ctx *c);
+struct ctx *ctx__any_pop_parent(struct ctx *c);
+int ctx__any_describe(const struct ctx *c, int64_t now, char *buf, size_t len);
 
 #endif

@@ -19,7 +19,8 @@ libctx_la_SOURCES = \
 	lib/signals.c \
 	lib/describe.c \
 	lib/fork.c \
-	lib/any.c
+	lib/any.c \
+	lib/kinds.c
 libctx_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -pthread
 # -z nodelete: dlclose() never unmaps the library, whose thread and signal
 # handler would otherwise return into unmapped code (tests/test-dlclose.c).

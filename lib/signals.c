@@ -16,10 +16,24 @@
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "internal.h"
+
+/* A signals context: a node on the list of the signal dispatcher. */
+struct ctx_signals {
+	struct ctx ctx;
+	uint64_t mask; /* bit signo - 1 */
+	struct ctx_signals *next, **pprev; /* under the signals lock */
+	struct ctx_signals *firing;        /* the library thread's own list */
+};
+
+static inline struct ctx_signals *as_signals(const struct ctx *c)
+{
+	return (struct ctx_signals *)c;
+}
 
 static struct {
 	pthread_mutex_t lock;
@@ -169,14 +183,14 @@ CTX_EXPORT int ctx_with_signals(ctx_t *parent, const sigset_t *set, ctx_t **ret)
 	}
 
 	/* A signal may already have cancelled it: then it is not linked. */
-	return ctx__publish(c, NULL, 0, ret);
+	return ctx__publish(c, ret);
 }
 
 /*
  * Stops watching, restoring the dispositions no other context watches:
  * before the caller's last reference goes (tree.c), and when freed.
  */
-void ctx__signals_remove(struct ctx *c)
+void ctx__signals_unwatch(struct ctx *c)
 {
 	struct ctx_signals *s = as_signals(c);
 
@@ -253,4 +267,9 @@ void ctx__signals_fork_child(void)
 	atomic_store_explicit(&pipe_w, -1, memory_order_relaxed);
 	atomic_store_explicit(&pending, 0, memory_order_relaxed);
 	pthread_mutex_unlock(&sig.lock);
+}
+
+int ctx__signals_describe(const struct ctx *c, int64_t now, char *buf, size_t len)
+{
+	return snprintf(buf, len, "with_signals");
 }

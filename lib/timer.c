@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The library thread: one timerfd driving a min-heap of every deadline in
- * the process, and one epoll set watching the descriptors of ctx_with_fd
- * contexts and the signal pipe. Its state is global (fork.c lists it).
+ * The library thread: for each clock in use, one timerfd driving a
+ * min-heap of every deadline on that clock in the process; and one epoll
+ * set watching those timerfds, the descriptors of ctx_with_fd contexts and
+ * the signal pipe. Its state is global (fork.c lists it).
  *
  * The thread holds a context (ctx__hold, under the global lock) before
  * cancelling it, and a context whose last reference is dropped leaves the
@@ -25,8 +26,8 @@
 
 #include "internal.h"
 
-#define TIMER_EVENT UINT64_MAX
-#define SIGNAL_EVENT (UINT64_MAX - 1)
+#define SIGNAL_EVENT UINT64_MAX
+#define TIMER_EVENT(clock) (UINT64_MAX - 1 - (clock))
 #define EVENTS_PER_WAKE 64
 
 struct heap_entry {
@@ -40,20 +41,32 @@ struct watch_slot {
 	uint32_t next_free; /* free list, by index + 1 */
 };
 
+/* The deadlines on one clock. */
+struct timer {
+	int fd;           /* its timerfd, or -1 until a deadline needs it */
+	int64_t armed_ns; /* what the timerfd is set to; NS_NEVER: disarmed */
+	struct heap_entry *heap;
+	size_t len, cap;
+};
+
+#define TIMER_INIT { .fd = -1, .armed_ns = NS_NEVER }
+
 static struct {
 	struct ctx_lock lock;
 	bool running;
-	int timerfd;
 	int epfd;
-	int64_t armed_ns; /* what the timerfd is set to; NS_NEVER: disarmed */
-	struct heap_entry *heap;
-	size_t heap_len, heap_cap;
+	struct timer timers[CTX_CLOCKS];
 	struct watch_slot *slots;
 	uint32_t slots_len, slots_cap, free_slot;
 } lib = {
-	.timerfd = -1,
 	.epfd = -1,
-	.armed_ns = NS_NEVER,
+	.timers = { TIMER_INIT, TIMER_INIT, TIMER_INIT },
+};
+
+static const clockid_t timer_clocks[CTX_CLOCKS] = {
+	[CTX_CLOCK_MONOTONIC] = CLOCK_MONOTONIC,
+	[CTX_CLOCK_BOOTTIME] = CLOCK_BOOTTIME,
+	[CTX_CLOCK_REALTIME] = CLOCK_REALTIME,
 };
 
 static _Thread_local bool in_library_thread;
@@ -71,79 +84,85 @@ bool ctx__forked_from_library_thread(void)
 }
 
 /*
- * --- the heap, under lib.lock ---
+ * --- the heaps, under lib.lock ---
  * A 4-ary min-heap of (deadline, context) pairs: comparisons never leave
  * the array, and sifting moves a hole, writing each moved context's index
  * once. A million deadlines are 20 levels of binary heap, 10 of this one.
  */
 #define HEAP_ARITY 4
 
-static void heap_put(size_t i, struct heap_entry e)
+static void heap_put(struct timer *t, size_t i, struct heap_entry e)
 {
-	lib.heap[i] = e;
+	t->heap[i] = e;
 	as_deadline(e.ctx)->heap_index = (int)i;
 }
 
 /* Moves the hole at i up past every later deadline; returns where it stops. */
-static size_t sift_up(size_t i, int64_t deadline)
+static size_t sift_up(struct timer *t, size_t i, int64_t deadline)
 {
 	while (i > 0) {
 		size_t parent = (i - 1) / HEAP_ARITY;
 
-		if (lib.heap[parent].deadline_ns <= deadline)
+		if (t->heap[parent].deadline_ns <= deadline)
 			break;
-		heap_put(i, lib.heap[parent]);
+		heap_put(t, i, t->heap[parent]);
 		i = parent;
 	}
 	return i;
 }
 
-static size_t sift_down(size_t i, int64_t deadline)
+static size_t sift_down(struct timer *t, size_t i, int64_t deadline)
 {
 	for (;;) {
 		size_t first = HEAP_ARITY * i + 1, best = i;
 		int64_t earliest = deadline;
 
-		for (size_t k = first; k < first + HEAP_ARITY && k < lib.heap_len; k++) {
-			if (lib.heap[k].deadline_ns < earliest) {
-				earliest = lib.heap[k].deadline_ns;
+		for (size_t k = first; k < first + HEAP_ARITY && k < t->len; k++) {
+			if (t->heap[k].deadline_ns < earliest) {
+				earliest = t->heap[k].deadline_ns;
 				best = k;
 			}
 		}
 		if (best == i)
 			return i;
-		heap_put(i, lib.heap[best]);
+		heap_put(t, i, t->heap[best]);
 		i = best;
 	}
 }
 
-static void heap_insert(struct ctx *c)
+static void heap_insert(struct timer *t, struct ctx *c)
 {
 	struct heap_entry e = { as_deadline(c)->deadline_ns, c };
 
-	heap_put(sift_up(lib.heap_len++, e.deadline_ns), e);
+	heap_put(t, sift_up(t, t->len++, e.deadline_ns), e);
 }
 
-static void heap_delete(size_t i)
+static void heap_delete(struct timer *t, size_t i)
 {
 	struct heap_entry last;
 	size_t hole;
 
-	as_deadline(lib.heap[i].ctx)->heap_index = -1;
-	last = lib.heap[--lib.heap_len];
-	if (i == lib.heap_len)
+	as_deadline(t->heap[i].ctx)->heap_index = -1;
+	last = t->heap[--t->len];
+	if (i == t->len)
 		return;
-	hole = sift_up(i, last.deadline_ns);
+	hole = sift_up(t, i, last.deadline_ns);
 	if (hole == i)
-		hole = sift_down(i, last.deadline_ns);
-	heap_put(hole, last);
+		hole = sift_down(t, i, last.deadline_ns);
+	heap_put(t, hole, last);
 }
 
-static void arm(int64_t ns)
+/*
+ * The wall clock's timer is cancelled when the clock is set, so that its
+ * deadlines are looked at again (expire).
+ */
+static void arm(enum ctx_clock clock, int64_t ns)
 {
+	struct timer *t = &lib.timers[clock];
 	struct itimerspec its = { 0 };
+	int flags = TFD_TIMER_ABSTIME;
 
-	if (ns == lib.armed_ns)
+	if (ns == t->armed_ns)
 		return;
 	if (ns != NS_NEVER) {
 		/* An all-zero it_value would disarm instead. */
@@ -152,35 +171,43 @@ static void arm(int64_t ns)
 		its.it_value.tv_sec = at / NS_PER_SEC;
 		its.it_value.tv_nsec = at % NS_PER_SEC;
 	}
-	if (timerfd_settime(lib.timerfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
-		lib.armed_ns = ns;
+	if (clock == CTX_CLOCK_REALTIME)
+		flags |= TFD_TIMER_CANCEL_ON_SET;
+	if (timerfd_settime(t->fd, flags, &its, NULL) == 0)
+		t->armed_ns = ns;
 }
 
 /* --- the thread --- */
 
-static void expire(void)
+/*
+ * A clock's timer fired, or (ECANCELED) the wall clock was set: either
+ * way, every deadline passed on that clock fires and the timer is set
+ * again, to the earliest left.
+ */
+static void expire(enum ctx_clock clock)
 {
+	struct timer *t = &lib.timers[clock];
 	uint64_t ticks;
 	int64_t now;
 
 	/* The count does not matter; EAGAIN means a re-arm raced the expiry. */
-	(void)!read(lib.timerfd, &ticks, sizeof(ticks));
+	(void)!read(t->fd, &ticks, sizeof(ticks));
 	lock_acquire(&lib.lock);
-	lib.armed_ns = NS_NEVER; /* it fired, so it is disarmed */
-	now = ctx__now_ns();
-	while (lib.heap_len && lib.heap[0].deadline_ns <= now) {
-		struct ctx *c = lib.heap[0].ctx;
+	t->armed_ns = NS_NEVER; /* it fired or was cancelled: set it again */
+	now = ctx__clock_now_ns(clock);
+	while (t->len && t->heap[0].deadline_ns <= now) {
+		struct ctx *c = t->heap[0].ctx;
 
-		heap_delete(0);
+		heap_delete(t, 0);
 		if (!ctx__hold(c))
 			continue; /* being freed */
 		lock_release(&lib.lock);
 		ctx__cancel(c, -ETIMEDOUT, as_deadline(c)->cause);
 		ctx__release(c);
 		lock_acquire(&lib.lock);
-		now = ctx__now_ns();
+		now = ctx__clock_now_ns(clock);
 	}
-	arm(lib.heap_len ? lib.heap[0].deadline_ns : NS_NEVER);
+	arm(clock, t->len ? t->heap[0].deadline_ns : NS_NEVER);
 	lock_release(&lib.lock);
 }
 
@@ -210,25 +237,31 @@ static void *library_thread(void *arg)
 		int n = epoll_wait(epfd, events, EVENTS_PER_WAKE, -1);
 
 		for (int i = 0; i < n; i++) {
-			if (events[i].data.u64 == TIMER_EVENT)
-				expire();
-			else if (events[i].data.u64 == SIGNAL_EVENT)
+			uint64_t data = events[i].data.u64;
+
+			if (data == SIGNAL_EVENT)
 				ctx__signals_dispatch();
+			else if (data >= TIMER_EVENT(CTX_CLOCKS - 1))
+				expire((enum ctx_clock)(TIMER_EVENT(0) - data));
 			else
-				fire_watch(events[i].data.u64);
+				fire_watch(data);
 		}
 	}
 	return NULL;
 }
 
-/* Closes whichever of the timerfd and the epoll set is open. */
+/* Closes whichever of the timerfds and the epoll set are open. */
 static void close_locked(void)
 {
 	if (lib.epfd >= 0)
 		close(lib.epfd);
-	if (lib.timerfd >= 0)
-		close(lib.timerfd);
-	lib.timerfd = lib.epfd = -1;
+	lib.epfd = -1;
+	for (int i = 0; i < CTX_CLOCKS; i++) {
+		if (lib.timers[i].fd >= 0)
+			close(lib.timers[i].fd);
+		lib.timers[i].fd = -1;
+		lib.timers[i].armed_ns = NS_NEVER;
+	}
 }
 
 /* fork.c: the lock is held across fork(); the child forgets everything. */
@@ -247,8 +280,8 @@ void ctx__timer_fork_child(void)
 	/* The parent's timerfd and epoll set: close only our copies. */
 	close_locked();
 	lib.running = false;
-	lib.armed_ns = NS_NEVER;
-	lib.heap_len = 0;
+	for (int i = 0; i < CTX_CLOCKS; i++)
+		lib.timers[i].len = 0;
 	lib.slots_len = 0;
 	lib.free_slot = 0;
 	forked_from_library_thread = in_library_thread;
@@ -256,33 +289,68 @@ void ctx__timer_fork_child(void)
 	lock_release(&lib.lock);
 }
 
-/* Makes the timerfd and the epoll set, if not yet made. */
+/* Makes a clock's timerfd, if not yet made, in the epoll set. */
+static int open_timer_locked(enum ctx_clock clock)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TIMER_EVENT(clock) };
+	struct timer *t = &lib.timers[clock];
+	int r = 0;
+
+	if (t->fd >= 0)
+		return 0;
+	t->fd = timerfd_create(timer_clocks[clock], TFD_CLOEXEC | TFD_NONBLOCK);
+	if (t->fd < 0)
+		return -errno;
+	if (epoll_ctl(lib.epfd, EPOLL_CTL_ADD, t->fd, &ev) < 0) {
+		r = -errno;
+		close(t->fd);
+		t->fd = -1;
+	}
+	return r;
+}
+
+/*
+ * Makes the epoll set and the monotonic clock's timer, if not yet made;
+ * the other clocks' timers wait for a deadline on them.
+ */
 static int open_locked(void)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TIMER_EVENT };
 	int r;
 
 	if (lib.epfd >= 0)
 		return 0;
-	lib.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (lib.timerfd < 0)
-		return -errno;
 	lib.epfd = epoll_create1(EPOLL_CLOEXEC);
 	/* Like every descriptor of ours, non-blocking (epoll_create1 has no flag). */
-	if (lib.epfd < 0 || fcntl(lib.epfd, F_SETFL, O_NONBLOCK) < 0 ||
-	    epoll_ctl(lib.epfd, EPOLL_CTL_ADD, lib.timerfd, &ev) < 0) {
+	if (lib.epfd < 0 || fcntl(lib.epfd, F_SETFL, O_NONBLOCK) < 0) {
 		r = -errno;
 		close_locked();
 		return r;
 	}
-	return 0;
+	r = open_timer_locked(CTX_CLOCK_MONOTONIC);
+	if (r < 0)
+		close_locked();
+	return r;
 }
 
-/* An add failed: if the thread never started, its descriptors go too. */
+/*
+ * An add failed: if the thread never started, its descriptors go too; else
+ * the timer of another clock than the monotonic one, if it has no deadline.
+ */
 static void close_unstarted_locked(void)
 {
-	if (!lib.running)
+	if (!lib.running) {
 		close_locked();
+		return;
+	}
+	for (int i = 0; i < CTX_CLOCKS; i++) {
+		struct timer *t = &lib.timers[i];
+
+		if (i != CTX_CLOCK_MONOTONIC && t->fd >= 0 && !t->len) {
+			epoll_ctl(lib.epfd, EPOLL_CTL_DEL, t->fd, NULL);
+			close(t->fd);
+			t->fd = -1;
+		}
+	}
 }
 
 static int start_locked(void)
@@ -311,31 +379,37 @@ static int start_locked(void)
 
 /* --- deadlines --- */
 
-int ctx__timer_add(struct ctx *c, uint32_t unused)
+int ctx__timer_add(struct ctx *c)
 {
+	enum ctx_clock clock = as_deadline(c)->clock;
+	struct timer *t = &lib.timers[clock];
 	int64_t deadline = as_deadline(c)->deadline_ns;
 	int r;
 
+	if (deadline == NS_NEVER)
+		return 0; /* never fires: no timer */
 	lock_acquire(&lib.lock);
 	r = open_locked();
-	if (r == 0 && lib.heap_len == lib.heap_cap) {
-		size_t cap = lib.heap_cap ? 2 * lib.heap_cap : 64;
-		struct heap_entry *heap = realloc(lib.heap, cap * sizeof(*heap));
+	if (r == 0)
+		r = open_timer_locked(clock);
+	if (r == 0 && t->len == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 64;
+		struct heap_entry *heap = realloc(t->heap, cap * sizeof(*heap));
 
 		if (heap) {
-			lib.heap = heap;
-			lib.heap_cap = cap;
+			t->heap = heap;
+			t->cap = cap;
 		} else {
 			r = -ENOMEM;
 		}
 	}
 	if (r == 0) {
-		heap_insert(c);
+		heap_insert(t, c);
 		r = start_locked();
 		if (r < 0)
-			heap_delete((size_t)as_deadline(c)->heap_index);
-		else if (deadline < lib.armed_ns) /* re-arm only when the earliest moves */
-			arm(deadline);
+			heap_delete(t, (size_t)as_deadline(c)->heap_index);
+		else if (deadline < t->armed_ns) /* re-arm only when the earliest moves */
+			arm(clock, deadline);
 	}
 	if (r < 0)
 		close_unstarted_locked();
@@ -345,13 +419,14 @@ int ctx__timer_add(struct ctx *c, uint32_t unused)
 
 void ctx__timer_remove(struct ctx *c)
 {
+	struct timer *t = &lib.timers[as_deadline(c)->clock];
 	int i;
 
 	lock_acquire(&lib.lock);
 	i = as_deadline(c)->heap_index;
 	/* The check also keeps a child of fork() off the heap it abandoned. */
-	if (i >= 0 && (size_t)i < lib.heap_len && lib.heap[i].ctx == c)
-		heap_delete((size_t)i);
+	if (i >= 0 && (size_t)i < t->len && t->heap[i].ctx == c)
+		heap_delete(t, (size_t)i);
 	lock_release(&lib.lock);
 }
 
@@ -375,9 +450,9 @@ int ctx__watch_signal_pipe(int fd)
 
 /* --- fd sources --- */
 
-int ctx__watch_add(struct ctx *c, uint32_t events)
+int ctx__watch_add(struct ctx *c)
 {
-	struct epoll_event ev = { .events = events | EPOLLONESHOT };
+	struct epoll_event ev = { .events = as_source(c)->events | EPOLLONESHOT };
 	uint32_t index;
 
 	int r;

@@ -3,6 +3,7 @@
  * The tree: the two roots, deriving cancel and without_cancel children,
  * reference counting and freeing, and the cheap observers.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,8 +25,9 @@ CTX_EXPORT ctx_t *ctx_todo(void)
 }
 
 /*
- * Allocates a node child of `parent` holding a reference on it; the
- * constructor fills in its kind's fields and publishes it (ctx__publish).
+ * Allocates a node child of `parent` holding a reference on it, bounded by
+ * the parent's deadline; the constructor fills in its kind's fields and
+ * publishes it (ctx__publish).
  */
 struct ctx *ctx__node_new(struct ctx *parent, enum ctx_kind kind, size_t size)
 {
@@ -39,38 +41,48 @@ struct ctx *ctx__node_new(struct ctx *parent, enum ctx_kind kind, size_t size)
 	c->gen = atomic_load_explicit(&ctx__fork_gen, memory_order_relaxed);
 	c->parent = ctx_ref(parent);
 	atomic_init(&c->node.fd, -1);
+	/* Go: WithoutCancel has no deadline either. */
+	if (kind != CTX_WITHOUT_CANCEL)
+		c->node.bound = ctx__bound(parent);
 	return c;
 }
 
-/* The node a new cancellable child of `c` registers with, if any. */
-struct ctx *ctx__registrar(const struct ctx *c)
+/* Adds a link to a list, under the lock of the list's node. */
+void ctx__link(uintptr_t *head, uintptr_t entry)
 {
-	struct ctx *owner = ctx__owner(c->parent);
+	struct ctx_link *l = ctx__link_of(entry);
 
-	return ctx__cancellable(owner) ? owner : NULL;
+	l->next = *head;
+	if (l->next)
+		ctx__link_of(l->next)->pprev = &l->next;
+	*head = entry;
+	l->pprev = head;
 }
 
-/* Called with reg's lock held, reg not done. */
-void ctx__link(struct ctx *reg, struct ctx *c)
+/* Takes a link out of its list, if it is in one; under the list's lock. */
+void ctx__unlink(struct ctx_link *l)
 {
-	c->node.sibling = reg->node.children;
-	if (c->node.sibling)
-		c->node.sibling->node.pprev = &c->node.sibling;
-	reg->node.children = c;
-	c->node.pprev = &reg->node.children;
+	if (!l->pprev)
+		return;
+	*l->pprev = l->next;
+	if (l->next)
+		ctx__link_of(l->next)->pprev = l->pprev;
+	l->pprev = NULL;
+	l->next = 0;
 }
 
 /*
  * Publishes a new node c in *ret. Under its registrar's lock, c is born done
  * if the registrar is done; otherwise, unless its constructor already made
- * it done, `arm` (if any) gives it its source in the library thread and c
- * joins the registrar's children, so a parent cancelled meanwhile either
- * finds c or c finds it done. If arm fails, c is freed.
+ * it done, its kind's arm (if any) gives it its source in the library
+ * thread and c joins the registrar's children, so a parent cancelled
+ * meanwhile either finds c or c finds it done. If arm fails, c is freed; if
+ * c is born done, it gives back at once what its constructor took.
  */
-int ctx__publish(struct ctx *c, int (*arm)(struct ctx *c, uint32_t arg), uint32_t arg,
-		 struct ctx **ret)
+int ctx__publish(struct ctx *c, struct ctx **ret)
 {
-	struct ctx *reg = ctx__registrar(c);
+	const struct ctx_kind_ops *ops = ctx__ops(c);
+	struct ctx *reg = ctx__registrar_of(c->parent);
 	int r = 0;
 
 	if (reg)
@@ -78,10 +90,10 @@ int ctx__publish(struct ctx *c, int (*arm)(struct ctx *c, uint32_t arg), uint32_
 	if (reg && ctx__is_done(reg)) {
 		ctx__inherit_done(c, reg);
 	} else if (!ctx__is_done(c)) {
-		if (arm)
-			r = arm(c, arg);
+		if (ops->arm)
+			r = ops->arm(c);
 		if (r == 0 && reg)
-			ctx__link(reg, c);
+			ctx__link(&reg->node.children, ctx__entry_of(c));
 	}
 	if (reg)
 		lock_release(&reg->lock);
@@ -89,20 +101,10 @@ int ctx__publish(struct ctx *c, int (*arm)(struct ctx *c, uint32_t arg), uint32_
 		ctx__node_free(c);
 		return r;
 	}
+	if (ctx__is_done(c) && ops->disarm)
+		ops->disarm(c);
 	*ret = c;
 	return 0;
-}
-
-/* Called with the registrar's lock held. */
-void ctx__unlink(struct ctx *c)
-{
-	if (!c->node.pprev)
-		return;
-	*c->node.pprev = c->node.sibling;
-	if (c->node.sibling)
-		c->node.sibling->node.pprev = c->node.pprev;
-	c->node.pprev = NULL;
-	c->node.sibling = NULL;
 }
 
 /* Sets a node's done state: under its lock, or before it is published. */
@@ -131,56 +133,46 @@ bool ctx__from_this_process(const struct ctx *c)
 }
 
 /*
- * Gives back what a node holds in the library thread, a timer or a watch
- * (closing our duplicate): when it is done, or freed before.
+ * Frees c, whose last reference is gone, and returns its parent to release.
+ * A kind holding more parents (a merged context) is kept on *dead instead,
+ * chained through its unused link, until put() has released them.
  */
-void ctx__release_sources(struct ctx *c)
+static struct ctx *destroy(struct ctx *c, struct ctx **dead)
 {
-	if (c->kind == CTX_DEADLINE)
-		ctx__timer_remove(c);
-	else if (c->kind == CTX_FD_SOURCE)
-		ctx__watch_remove(c);
-}
-
-/* Frees c, whose last reference is gone; returns its parent to release. */
-static struct ctx *destroy(struct ctx *c)
-{
+	const struct ctx_kind_ops *ops = ctx__ops(c);
 	struct ctx *parent = c->parent;
 
-	if (c->kind == CTX_VALUE) {
-		if (c->val.has_afters && ctx__from_this_process(c))
-			ctx__afters_detach_value(c);
-		if (c->val.destroy)
-			c->val.destroy(c->val.value);
-		free(c);
-		return parent;
-	}
 	if (ctx__cancellable(c) && ctx__from_this_process(c)) {
-		struct ctx *reg = ctx__registrar(c);
+		struct ctx *reg = ctx__registrar_of(parent);
 
 		if (reg) {
 			lock_acquire(&reg->lock);
-			ctx__unlink(c);
+			ctx__unlink(&c->node.link);
 			lock_release(&reg->lock);
 		}
-		ctx__release_sources(c);
-		if (c->kind == CTX_SIGNALS)
-			ctx__signals_remove(c);
-	} else if (c->kind == CTX_FD_SOURCE && as_source(c)->fd >= 0) {
-		close(as_source(c)->fd);
+		if (ops->disarm)
+			ops->disarm(c);
+		if (ops->unwatch)
+			ops->unwatch(c);
 	}
-	ctx__afters_detach(c->node.afters);
-	if (atomic_load_explicit(&c->node.fd, memory_order_relaxed) >= 0)
-		close(atomic_load_explicit(&c->node.fd, memory_order_relaxed));
-	free(c);
+	if (ops->destroy)
+		ops->destroy(c);
+	if (ctx__cancellable(c)) {
+		int fd = atomic_load_explicit(&c->node.fd, memory_order_relaxed);
+
+		ctx__afters_detach(c->node.afters);
+		if (fd >= 0)
+			close(fd);
+	}
+	if (ops->pop_parent) {
+		c->node.link.next = (uintptr_t)*dead;
+		*dead = c;
+	} else {
+		free(c);
+	}
 	return parent;
 }
 
-/* Frees a node that was never published (an error path of a constructor). */
-void ctx__node_free(struct ctx *c)
-{
-	ctx_unref(destroy(c));
-}
 
 CTX_EXPORT ctx_t *ctx_ref(ctx_t *ctx)
 {
@@ -224,8 +216,8 @@ static void hand_over_parent_refs(struct ctx *c)
 
 		if ((old & REF_USER_MASK) != REF_USER || !ctx__from_this_process(p))
 			return;
-		if (p->kind == CTX_SIGNALS)
-			ctx__signals_remove(p);
+		if (ctx__ops(p)->unwatch)
+			ctx__ops(p)->unwatch(p);
 		atomic_fetch_or_explicit(&p->refs, REF_PARENT_HELD, memory_order_relaxed);
 		c = p;
 	}
@@ -257,8 +249,8 @@ static bool drop(struct ctx *c, bool hold, uint64_t *left)
 		do {
 			next = refs - REF_USER;
 			if (!(next & REF_USER_MASK) && ours) {
-				if (c->kind == CTX_SIGNALS)
-					ctx__signals_remove(c);
+				if (ctx__ops(c)->unwatch)
+					ctx__ops(c)->unwatch(c);
 				if (next >= REF_HELD && !handed) {
 					hand_over_parent_refs(c);
 					handed = true;
@@ -274,15 +266,40 @@ static bool drop(struct ctx *c, bool hold, uint64_t *left)
 	return !(next & ~REF_PARENT_HELD) || (!ours && !(next & REF_USER_MASK));
 }
 
-/* Iterative, so freeing a million-deep chain needs no stack. */
+/*
+ * Iterative, so freeing a million-deep chain needs no stack, nor does a
+ * chain of merged contexts each holding the next as a later parent: those
+ * wait on `dead` while put() releases their parents one at a time.
+ */
 static void put(struct ctx *c, bool hold)
 {
+	struct ctx *dead = NULL;
 	uint64_t left;
 
-	while (c && !ctx__is_root(c) && drop(c, hold, &left)) {
-		hold = left & REF_PARENT_HELD;
-		c = destroy(c);
+	for (;;) {
+		while (c && !ctx__is_root(c) && drop(c, hold, &left)) {
+			hold = left & REF_PARENT_HELD;
+			c = destroy(c, &dead);
+		}
+		for (c = NULL; dead && !c;) {
+			c = ctx__ops(dead)->pop_parent(dead);
+			if (!c) {
+				struct ctx *next = (struct ctx *)dead->node.link.next;
+
+				free(dead);
+				dead = next;
+			}
+		}
+		if (!c)
+			return;
+		hold = false;
 	}
+}
+
+/* Frees a node that was never published (an error path of a constructor). */
+void ctx__node_free(struct ctx *c)
+{
+	put(c, false);
 }
 
 void ctx__release(struct ctx *c)
@@ -296,15 +313,17 @@ static __attribute__((noinline)) void unref_slow(struct ctx *c)
 }
 
 /*
- * The common case inline: no hold on ctx, and no signals to give back. A
- * hold taken meanwhile fails the compare and swap.
+ * The common case inline: no hold on ctx, no signals to give back and one
+ * parent. A hold taken meanwhile fails the compare and swap.
  */
 CTX_EXPORT ctx_t *ctx_unref(ctx_t *ctx)
 {
 	while (ctx && !ctx__is_root(ctx)) {
 		uint64_t refs = atomic_load_explicit(&ctx->refs, memory_order_relaxed);
 
-		if (refs >= REF_HELD || ctx->kind == CTX_SIGNALS ||
+		const struct ctx_kind_ops *ops = ctx__ops(ctx);
+
+		if (refs >= REF_HELD || ops->unwatch || ops->pop_parent ||
 		    !atomic_compare_exchange_weak_explicit(&ctx->refs, &refs, refs - REF_USER,
 							   memory_order_acq_rel,
 							   memory_order_relaxed)) {
@@ -313,7 +332,7 @@ CTX_EXPORT ctx_t *ctx_unref(ctx_t *ctx)
 		}
 		if (refs != REF_USER)
 			break;
-		ctx = destroy(ctx);
+		ctx = destroy(ctx, NULL);
 	}
 	return NULL;
 }
@@ -328,7 +347,7 @@ CTX_EXPORT int ctx_with_cancel(ctx_t *parent, ctx_t **ret)
 	c = ctx__node_new(parent, CTX_CANCEL, sizeof(struct ctx));
 	if (!c)
 		return -ENOMEM;
-	return ctx__publish(c, NULL, 0, ret);
+	return ctx__publish(c, ret);
 }
 
 CTX_EXPORT int ctx_without_cancel(ctx_t *parent, ctx_t **ret)
@@ -357,4 +376,16 @@ CTX_EXPORT int ctx_cause(const ctx_t *ctx)
 	if (!ctx__err(ctx))
 		return 0;
 	return ctx__owner(ctx)->node.cause;
+}
+
+int ctx__tree_describe(const struct ctx *c, int64_t now, char *buf, size_t len)
+{
+	switch (c->kind) {
+	case CTX_ROOT:
+		return snprintf(buf, len, "%s", c == &background_ctx ? "background" : "todo");
+	case CTX_WITHOUT_CANCEL:
+		return snprintf(buf, len, "without_cancel");
+	default:
+		return snprintf(buf, len, "with_cancel");
+	}
 }

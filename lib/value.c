@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Values: request-scoped data looked up by key identity up the chain. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,4 +38,18 @@ CTX_EXPORT void *ctx_value(const ctx_t *ctx, const void *key)
 		if (ctx->kind == CTX_VALUE && ctx->val.key == key)
 			return ctx->val.value;
 	return NULL;
+}
+
+/* Freed: its after-functions leave its owner's list, then its value goes. */
+void ctx__value_destroy(struct ctx *c)
+{
+	if (c->val.has_afters && ctx__from_this_process(c))
+		ctx__afters_detach_value(c);
+	if (c->val.destroy)
+		c->val.destroy(c->val.value);
+}
+
+int ctx__value_describe(const struct ctx *c, int64_t now, char *buf, size_t len)
+{
+	return snprintf(buf, len, "with_value(%p)", c->val.key);
 }

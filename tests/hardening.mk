@@ -65,3 +65,11 @@ FUZZ_SECONDS = 60
 fuzz:
 	FUZZ_OUT=$(abs_top_builddir)/fuzz-out $(top_srcdir)/fuzz/run.sh $(FUZZ_SECONDS)
 .PHONY: fuzz
+
+# The wall clock set (TFD_TIMER_CANCEL_ON_SET's ECANCELED), through --wrap.
+check_PROGRAMS += tests/clock-set
+tests_clock_set_SOURCES = tests/clock-set.c tests/stress.h $(libctx_la_SOURCES)
+tests_clock_set_CFLAGS = $(AM_CFLAGS) -pthread
+tests_clock_set_LDFLAGS = $(AM_LDFLAGS) -pthread \
+	-Wl,--wrap=timerfd_create,--wrap=read,--wrap=clock_gettime
+TESTS += tests/clock-set
