@@ -85,12 +85,15 @@ done
 # is no change here. No --hd2: the baseline has no source locations (so that
 # it does not depend on the build directory), and with them missing abidiff
 # takes every released type for a private one and hides its changes.
-# Without debug information abidiff could compare names only, so it fails.
-if ! abidiff --no-added-syms --no-show-locs --exported-interfaces-only \
-	--fail-no-debug-info "$base" "$so" >"$tmp/report" 2>&1; then
+# Without debug information abidiff compares names only, and passes: the
+# check fails instead (abidiff's --fail-no-debug-info does not, in 2.2).
+if ! readelf -S "$so" | grep -q '\.debug_info'; then
+	fail "$so has no debug information, so its types cannot be compared:" \
+		"build with -g (the default CFLAGS are -g -O2)"
+elif ! abidiff --no-added-syms --no-show-locs --exported-interfaces-only \
+	"$base" "$so" >"$tmp/report" 2>&1; then
 	echo "FAIL: abidiff $base $so:"
 	cat "$tmp/report"
-	grep -q 'debug info' "$tmp/report" && echo "(the library needs debug information: build with -g, as the default CFLAGS do)"
 	status=1
 fi
 
@@ -98,6 +101,6 @@ if [ $status -eq 0 ]; then
 	echo "PASS: the ABI of $(wc -l <"$tmp/old") released symbols ($(tr '\n' ' ' <"$tmp/old-nodes")) is kept;" \
 		"$(comm -13 "$tmp/old" "$tmp/new" | wc -l) new in new nodes"
 else
-	echo "(a deliberate change: README.md, \"Releasing\")"
+	echo "(a change meant for a release: README.md, \"Releasing\")"
 fi
 exit $status
