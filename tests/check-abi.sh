@@ -98,7 +98,7 @@ elif ! abidiff --no-added-syms --no-show-locs --exported-interfaces-only \
 fi
 
 if [ $status -eq 0 ]; then
-	echo "PASS: the ABI of $(wc -l <"$tmp/old") released symbols ($(tr '\n' ' ' <"$tmp/old-nodes")) is kept;" \
+	echo "PASS: the ABI of $(wc -l <"$tmp/old") released symbols ($(paste -sd' ' "$tmp/old-nodes")) is kept;" \
 		"$(comm -13 "$tmp/old" "$tmp/new" | wc -l) new in new nodes"
 else
 	echo "(a change meant for a release: README.md, \"Releasing\")"
