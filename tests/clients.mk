@@ -1,0 +1,19 @@
+# clients: <ctx_pq.h> (libpq) and <ctx_curl.h> (libcurl), header-only
+# helpers that bind a PostgreSQL command or an HTTP transfer to a context.
+#
+# libctx itself never links libpq or libcurl: the programs below that
+# include the headers link them themselves. Their tests are standalone TAP
+# programs (tests/stress.h), so they can run under ThreadSanitizer too.
+include_HEADERS += include/ctx_pq.h include/ctx_curl.h
+EXTRA_DIST += tests/with-pg.sh
+
+if HAVE_LIBPQ
+# test-pq runs itself under tests/with-pg.sh: one PostgreSQL server
+# (initdb + start, about 2 s) for all its cases, stopped and removed at the
+# end even when the program crashes.
+check_PROGRAMS += tests/test-pq
+TESTS += tests/test-pq
+tests_test_pq_CPPFLAGS = $(AM_CPPFLAGS) -DCTX_TOP_SRCDIR='"$(abs_top_srcdir)"'
+tests_test_pq_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) -pthread
+tests_test_pq_LDADD = libctx.la $(LIBPQ_LIBS) -lpthread
+endif
