@@ -13,7 +13,17 @@ if HAVE_LIBPQ
 # end even when the program crashes.
 check_PROGRAMS += tests/test-pq
 TESTS += tests/test-pq
+tests_test_pq_SOURCES = tests/test-pq.c tests/stress.h
 tests_test_pq_CPPFLAGS = $(AM_CPPFLAGS) -DCTX_TOP_SRCDIR='"$(abs_top_srcdir)"'
 tests_test_pq_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) -pthread
 tests_test_pq_LDADD = libctx.la $(LIBPQ_LIBS) -lpthread
+endif
+
+if HAVE_LIBCURL
+# test-curl serves HTTP itself (tests/http-slow.h, a thread on 127.0.0.1).
+check_PROGRAMS += tests/test-curl
+TESTS += tests/test-curl
+tests_test_curl_SOURCES = tests/test-curl.c tests/http-slow.h tests/stress.h
+tests_test_curl_CFLAGS = $(AM_CFLAGS) $(LIBCURL_CFLAGS) -pthread
+tests_test_curl_LDADD = libctx.la $(LIBCURL_LIBS) -lpthread
 endif
