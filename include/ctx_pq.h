@@ -100,7 +100,11 @@ static inline void *__ctx_pq_cancel_main(void *arg)
 
 	c->ok = PQcancel(c->cancel, c->err, (int)sizeof(c->err));
 	eventfd_write(c->fd, 1);
-	/* Publishes ok and err; after it, c is the caller's unless abandoned. */
+	/*
+	 * Publishes ok and err. It is the thread's last touch of c: once the
+	 * eventfd is readable or the state is DONE, the caller may join and
+	 * free, unless it abandoned c first, and then the thread frees it.
+	 */
 	if (__atomic_exchange_n(&c->state, __CTX_PQ_DONE, __ATOMIC_ACQ_REL) ==
 	    __CTX_PQ_ABANDONED)
 		__ctx_pq_cancel_free(c);
@@ -163,25 +167,30 @@ static inline int ctx_pq_cancel_start(PGconn *conn, ctx_pq_cancel_t **ret)
  */
 static inline int ctx_pq_cancel_end(ctx_pq_cancel_t *c, char *errbuf, size_t len)
 {
-	int state;
+	struct pollfd p;
+	int r;
 
 	if (!c)
 		return -EINVAL;
-	state = __atomic_load_n(&c->state, __ATOMIC_ACQUIRE);
-	if (state == __CTX_PQ_RUNNING) {
+	p.fd = c->fd;
+	p.events = POLLIN;
+	if (poll(&p, 1, 0) != 1 &&
+	    __atomic_load_n(&c->state, __ATOMIC_ACQUIRE) == __CTX_PQ_RUNNING) {
+		/* Still in PQcancel(): leave c to the thread. */
 		pthread_detach(c->thread);
-		state = __atomic_exchange_n(&c->state, __CTX_PQ_ABANDONED, __ATOMIC_ACQ_REL);
-		if (state == __CTX_PQ_RUNNING)
+		if (__atomic_exchange_n(&c->state, __CTX_PQ_ABANDONED, __ATOMIC_ACQ_REL) ==
+		    __CTX_PQ_RUNNING)
 			return -EINPROGRESS;
-		/* Finished meanwhile; detached, it touches c no more. */
+		/* It finished meanwhile: its exchange was its last touch of c. */
 	} else {
+		/* PQcancel() returned (the eventfd says so): it is exiting. */
 		pthread_join(c->thread, NULL);
 	}
-	state = c->ok ? 0 : -EIO;
-	if (state < 0 && errbuf && len > 0)
+	r = c->ok ? 0 : -EIO;
+	if (r < 0 && errbuf && len > 0)
 		snprintf(errbuf, len, "%s", c->err);
 	__ctx_pq_cancel_free(c);
-	return state;
+	return r;
 }
 
 static inline int64_t __ctx_pq_now_ms(void)

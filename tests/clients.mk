@@ -27,3 +27,22 @@ tests_test_curl_SOURCES = tests/test-curl.c tests/http-slow.h tests/stress.h
 tests_test_curl_CFLAGS = $(AM_CFLAGS) $(LIBCURL_CFLAGS) -pthread
 tests_test_curl_LDADD = libctx.la $(LIBCURL_LIBS) -lpthread
 endif
+
+dist_man_MANS += \
+	man/ctx_pq_exec.3 \
+	man/ctx_pq_get_result.3 \
+	man/ctx_pq_cancel_start.3 \
+	man/ctx_pq_cancel_end.3 \
+	man/ctx_curl_perform.3
+
+# The examples: a query and a transfer that a deadline or ^C ends.
+if HAVE_LIBPQ
+noinst_PROGRAMS += examples/pq-query
+examples_pq_query_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) -pthread
+examples_pq_query_LDADD = libctx.la $(LIBPQ_LIBS) -lpthread
+endif
+if HAVE_LIBCURL
+noinst_PROGRAMS += examples/curl-fetch
+examples_curl_fetch_CFLAGS = $(AM_CFLAGS) $(LIBCURL_CFLAGS)
+examples_curl_fetch_LDADD = libctx.la $(LIBCURL_LIBS)
+endif
