@@ -46,3 +46,26 @@ noinst_PROGRAMS += examples/curl-fetch
 examples_curl_fetch_CFLAGS = $(AM_CFLAGS) $(LIBCURL_CFLAGS)
 examples_curl_fetch_LDADD = libctx.la $(LIBCURL_LIBS)
 endif
+
+# Time from ctx_cancel() to the work stopped, median of 20 rounds:
+# `make bench-clients` (not part of `make check`).
+if HAVE_LIBPQ
+noinst_PROGRAMS += bench/pq-cancel
+bench_pq_cancel_CFLAGS = $(AM_CFLAGS) $(LIBPQ_CFLAGS) -pthread
+bench_pq_cancel_LDADD = libctx.la $(LIBPQ_LIBS) -lpthread
+endif
+if HAVE_LIBCURL
+noinst_PROGRAMS += bench/curl-cancel
+bench_curl_cancel_SOURCES = bench/curl-cancel.c tests/http-slow.h
+bench_curl_cancel_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+bench_curl_cancel_CFLAGS = $(AM_CFLAGS) $(LIBCURL_CFLAGS) -pthread
+bench_curl_cancel_LDADD = libctx.la $(LIBCURL_LIBS) -lpthread
+endif
+.PHONY: bench-clients
+bench-clients: $(noinst_PROGRAMS)
+if HAVE_LIBPQ
+	$(SHELL) $(top_srcdir)/tests/with-pg.sh bench/pq-cancel
+endif
+if HAVE_LIBCURL
+	bench/curl-cancel
+endif

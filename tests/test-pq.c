@@ -161,7 +161,7 @@ static void test_parent_cancel(void)
 	ctx_t *parent = NULL, *ctx = NULL;
 	PGresult *res = NULL;
 	pthread_t t;
-	uint64_t ms;
+	uint64_t ms, end;
 	int r;
 
 	CHECK(ctx_with_cancel(ctx_background(), &parent) == 0, "parent");
@@ -169,8 +169,9 @@ static void test_parent_cancel(void)
 	cn.target = parent;
 	CHECK(pthread_create(&t, NULL, cancel_when_active, &cn) == 0, "thread");
 	r = ctx_pq_exec(ctx, conn, SLEEP_QUERY, &res);
-	ms = (now_ns() - cn.at) / MS;
+	end = now_ns();
 	pthread_join(t, NULL);
+	ms = (end - cn.at) / MS;
 	CHECK(cn.seen == 1, "the server ran %ld commands", cn.seen);
 	CHECK(r == -ECANCELED, "ctx_pq_exec: %d (%s)", r, errname(r));
 	CHECK(ctx_cause(ctx) == -ECANCELED, "cause %d", ctx_cause(ctx));
@@ -405,6 +406,40 @@ static void test_give_up(void)
 	stress_result("a cancel that gets no answer: -EBUSY after the bound");
 }
 
+/*
+ * The command ends by itself while the cancel is stuck (postmaster
+ * stopped): the results are drained, but the cancel may still land and
+ * cancel the caller's next command, so the connection is not reusable:
+ * -EBUSY once the bound passes, with the command's own result.
+ */
+static void test_late_cancel(void)
+{
+	pid_t pm = postmaster_pid();
+	PGresult *res = NULL;
+	ctx_t *ctx = NULL;
+	int r;
+
+	if (!CHECK(pm > 0, "no postmaster.pid")) {
+		stress_result("a cancel still on its way when the command ended: -EBUSY");
+		return;
+	}
+	CHECK(ctx_with_timeout(ctx_background(), 100 * MS, &ctx) == 0, "ctx");
+	test_cancel_ms = 1000;
+	CHECK(kill(pm, SIGSTOP) == 0, "SIGSTOP: %s", strerror(errno));
+	r = ctx_pq_exec(ctx, conn, "SELECT pg_sleep(0.3)", &res);
+	kill(pm, SIGCONT);
+	test_cancel_ms = 10000;
+	CHECK(r == -EBUSY, "ctx_pq_exec: %d (%s)", r, errname(r));
+	CHECK(PQresultStatus(res) == PGRES_TUPLES_OK, "result %s, SQLSTATE %s",
+	      res ? PQresStatus(PQresultStatus(res)) : "NULL", sqlstate(res));
+	PQclear(res);
+	PQfinish(conn);
+	conn = connect_env();
+	check_reusable(conn);
+	ctx_unref(ctx);
+	stress_result("a cancel still on its way when the command ended: -EBUSY");
+}
+
 /* Under with-pg.sh, which starts the server and cleans up after us. */
 static void reexec_with_server(char **argv)
 {
@@ -433,7 +468,7 @@ int main(int argc, char **argv)
 	(void)argc;
 	if (!getenv("CTX_PG_DIR"))
 		reexec_with_server(argv);
-	stress_plan(9);
+	stress_plan(10);
 	baseline = fd_baseline();
 	conn = connect_env();
 	mon = connect_env();
@@ -447,6 +482,7 @@ int main(int argc, char **argv)
 	test_get_result();
 	test_event_loop();
 	test_give_up();
+	test_late_cancel();
 
 	PQfinish(conn);
 	PQfinish(mon);
