@@ -125,8 +125,9 @@ static void test_deadline(void)
 	uint64_t t0, ms;
 	int r;
 
-	CHECK(ctx_with_timeout(ctx_background(), 200 * MS, &ctx) == 0, "ctx");
+	/* From before the context: its deadline runs from its creation. */
 	t0 = now_ns();
+	CHECK(ctx_with_timeout(ctx_background(), 200 * MS, &ctx) == 0, "ctx");
 	r = ctx_pq_exec(ctx, conn, SLEEP_QUERY, &res);
 	ms = (now_ns() - t0) / MS;
 	CHECK(r == -ETIMEDOUT, "ctx_pq_exec: %d (%s)", r, errname(r));
@@ -196,8 +197,9 @@ static void test_cancel_again(void)
 	uint64_t t0, ms;
 	int r;
 
-	CHECK(ctx_with_timeout(ctx_background(), 200 * MS, &ctx) == 0, "ctx");
+	/* From before the context: its deadline runs from its creation. */
 	t0 = now_ns();
+	CHECK(ctx_with_timeout(ctx_background(), 200 * MS, &ctx) == 0, "ctx");
 	r = ctx_pq_exec(ctx, conn,
 			"DO $$ BEGIN PERFORM pg_sleep(10); "
 			"EXCEPTION WHEN query_canceled THEN PERFORM pg_sleep(10); END $$",
@@ -385,10 +387,10 @@ static void test_give_up(void)
 		stress_result("a cancel that gets no answer: -EBUSY after the bound");
 		return;
 	}
-	CHECK(ctx_with_timeout(ctx_background(), 100 * MS, &ctx) == 0, "ctx");
 	test_cancel_ms = 500;
 	CHECK(kill(pm, SIGSTOP) == 0, "SIGSTOP: %s", strerror(errno));
 	t0 = now_ns();
+	CHECK(ctx_with_timeout(ctx_background(), 100 * MS, &ctx) == 0, "ctx");
 	r = ctx_pq_exec(ctx, conn, SLEEP_QUERY, &res);
 	ms = (now_ns() - t0) / MS;
 	kill(pm, SIGCONT);

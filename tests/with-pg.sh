@@ -109,23 +109,19 @@ if ! $as_server "$bindir/initdb" -D "$dir/data" -A trust -U postgres --no-sync \
 fi
 
 # A fresh server per run: a port of its own is not needed (the socket is in
-# the directory), and the settings trade durability for speed.
+# the directory), and the settings trade durability for speed and memory.
 port=5432
-# shellcheck disable=SC2086
+run_server() {
+	"$@" "$bindir/postgres" -D "$dir/data" -k "$dir" -p $port -c listen_addresses= \
+		-c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+		-c max_connections=20 -c shared_buffers=16MB >"$dir/server.log" 2>&1 &
+}
 if [ -n "$as_server" ]; then
-	setpriv --reuid=postgres --regid=postgres --init-groups --pdeathsig=QUIT -- \
-		"$bindir/postgres" -D "$dir/data" -k "$dir" -p $port -c listen_addresses= \
-		-c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-		-c max_connections=20 >"$dir/server.log" 2>&1 &
+	run_server setpriv --reuid=postgres --regid=postgres --init-groups --pdeathsig=QUIT --
 elif command -v setpriv >/dev/null 2>&1; then
-	setpriv --pdeathsig=QUIT -- \
-		"$bindir/postgres" -D "$dir/data" -k "$dir" -p $port -c listen_addresses= \
-		-c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-		-c max_connections=20 >"$dir/server.log" 2>&1 &
+	run_server setpriv --pdeathsig=QUIT --
 else
-	"$bindir/postgres" -D "$dir/data" -k "$dir" -p $port -c listen_addresses= \
-		-c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-		-c max_connections=20 >"$dir/server.log" 2>&1 &
+	run_server env
 fi
 pid=$!
 
