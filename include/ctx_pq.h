@@ -338,8 +338,13 @@ static inline int ctx_pq_get_result(ctx_t *ctx, PGconn *conn, PGresult **res)
 		r = ctx_err(ctx);
 		if (r == 0 && ctx_timeout_ms(ctx) == 0)
 			r = ctx_wait(ctx);	/* the deadline passed: -ETIMEDOUT */
+		/*
+		 * ACTIVE: the command is not over, even if a result of it
+		 * (one statement of several) is already there to read.
+		 */
 		if (r < 0)
-			return PQisBusy(conn) ? __ctx_pq_interrupt(conn, res, r) : r;
+			return PQtransactionStatus(conn) == PQTRANS_ACTIVE ?
+				__ctx_pq_interrupt(conn, res, r) : r;
 		if (!PQconsumeInput(conn))
 			return -ECONNRESET;
 		if (!PQisBusy(conn)) {

@@ -46,6 +46,12 @@ static int test_cancel_ms = 10000;
 static PGconn *conn;	/* the connection under test */
 static PGconn *mon;	/* the monitoring connection */
 
+static void no_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 static PGconn *connect_env(void)
 {
 	PGconn *c = PQconnectdb("");
@@ -54,6 +60,7 @@ static PGconn *connect_env(void)
 		printf("Bail out! cannot connect: %s", PQerrorMessage(c));
 		exit(1);
 	}
+	PQsetNoticeProcessor(c, no_notice, NULL);
 	return c;
 }
 
@@ -289,6 +296,37 @@ static void test_get_result(void)
 }
 
 /*
+ * The context is done while a first result is already read and parsed
+ * (the first of two statements) and the second statement runs: the
+ * command is still in flight, so it is cancelled and drained too. (The
+ * server holds a statement's results until the end of the command, unless
+ * something flushes them: the NOTICE does.)
+ */
+static void test_result_pending(void)
+{
+	PGresult *res = NULL;
+	ctx_t *ctx = NULL;
+	uint64_t end;
+	int r;
+
+	CHECK(ctx_with_cancel(ctx_background(), &ctx) == 0, "ctx");
+	CHECK(PQsendQuery(conn, "SELECT 1; DO $$ BEGIN RAISE NOTICE 'sleeping'; "
+			  "PERFORM pg_sleep(10); END $$"), "send");
+	end = now_ns() + 30000 * MS;
+	while (PQconsumeInput(conn) && PQisBusy(conn) && now_ns() < end)
+		sleep_ns(1 * MS);
+	CHECK(!PQisBusy(conn), "no first result");
+	ctx_cancel(ctx);
+	r = ctx_pq_get_result(ctx, conn, &res);
+	CHECK(r == -ECANCELED, "ctx_pq_get_result: %d (%s)", r, errname(r));
+	check_cancelled(res);
+	PQclear(res);
+	check_reusable(conn);
+	ctx_unref(ctx);
+	stress_result("done with a result already read: the rest is cancelled too");
+}
+
+/*
  * The event-loop way: ctx_pq_cancel_start() when the done fd fires, its
  * descriptor beside the connection's socket, ctx_pq_cancel_end() once both
  * the results and the cancel are over. The connection is non-blocking.
@@ -470,7 +508,7 @@ int main(int argc, char **argv)
 	(void)argc;
 	if (!getenv("CTX_PG_DIR"))
 		reexec_with_server(argv);
-	stress_plan(10);
+	stress_plan(11);
 	baseline = fd_baseline();
 	conn = connect_env();
 	mon = connect_env();
@@ -482,6 +520,7 @@ int main(int argc, char **argv)
 	test_finishes_first();
 	test_done_before();
 	test_get_result();
+	test_result_pending();
 	test_event_loop();
 	test_give_up();
 	test_late_cancel();
