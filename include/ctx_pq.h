@@ -12,7 +12,7 @@
  *
  * Cancelling. libpq 15 has one way to stop a running command: PQcancel(),
  * which opens a new connection to the server, sends the cancel key and
- * waits for the server to close that connection. It blocks: a few
+ * waits for the server to close that connection. It blocks: tens of
  * milliseconds on a local server (the postmaster forks a process for the
  * request), but towards a remote one for as long as connect() takes (up to
  * the kernel's SYN retries, about two minutes, when the host does not
