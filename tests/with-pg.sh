@@ -102,8 +102,9 @@ trap 'exit 129' HUP
 [ -n "$as_server" ] && chown postgres: "$dir"
 
 # shellcheck disable=SC2086 # as_server is a word list
-if ! $as_server "$bindir/initdb" -D "$dir/data" -A trust -U postgres --no-sync \
-	--no-locale -E UTF8 >"$dir/initdb.log" 2>&1; then
+# From inside the directory: the caller's may be closed to the postgres user.
+if ! (cd "$dir" && $as_server "$bindir/initdb" -D "$dir/data" -A trust -U postgres \
+	--no-sync --no-locale -E UTF8) >"$dir/initdb.log" 2>&1; then
 	sed 's/^/# /' "$dir/initdb.log"
 	hard "initdb failed"
 fi
@@ -112,9 +113,11 @@ fi
 # the directory), and the settings trade durability for speed and memory.
 port=5432
 run_server() {
-	"$@" "$bindir/postgres" -D "$dir/data" -k "$dir" -p $port -c listen_addresses= \
-		-c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-		-c max_connections=20 -c shared_buffers=16MB >"$dir/server.log" 2>&1 &
+	# exec: $! is then the server's pid, and this shell its parent.
+	(cd "$dir" && exec "$@" "$bindir/postgres" -D "$dir/data" -k "$dir" -p $port \
+		-c listen_addresses= -c fsync=off -c synchronous_commit=off \
+		-c full_page_writes=off -c max_connections=20 -c shared_buffers=16MB) \
+		>"$dir/server.log" 2>&1 &
 }
 if [ -n "$as_server" ]; then
 	run_server setpriv --reuid=postgres --regid=postgres --init-groups --pdeathsig=QUIT --
