@@ -8,7 +8,11 @@
 # IDIOMS and EVENT LOOPS, which use libuv, GLib and others) are fragments
 # and are neither extracted nor compiled. Pages whose
 # SYNOPSIS says to link with -luring are skipped, visibly, when liburing
-# is not available or the kernel refuses to set up a ring.
+# is not available or the kernel refuses to set up a ring; so are pages
+# linking -lpq or -lcurl without the library. The examples of the -lpq
+# pages talk to a PostgreSQL server: the script runs itself under
+# tests/with-pg.sh (one server for all of them) when libpq is there, and
+# skips those pages, visibly, when no server can run.
 #
 # Run by "make check" (top_srcdir and top_builddir come from the test
 # environment); by hand: top_srcdir=.. top_builddir=. ../man/check-examples.sh
@@ -32,8 +36,24 @@ LDFLAGS=${LDFLAGS:-}
 HAVE_LIBURING=no
 LIBURING_CFLAGS=
 LIBURING_LIBS=
+HAVE_LIBPQ=no
+LIBPQ_CFLAGS=
+LIBPQ_LIBS=
+HAVE_LIBCURL=no
+LIBCURL_CFLAGS=
+LIBCURL_LIBS=
 if [ -f "$top_builddir/man/examples.env" ]; then
 	. "$top_builddir/man/examples.env"
+fi
+
+# A server for the -lpq pages' examples, started once for all of them.
+# with-pg.sh exits 77 when no server can run here: go on without one.
+if [ "$HAVE_LIBPQ" = yes ] && [ -z "${CTX_PG_DIR:-}" ] &&
+	[ -z "${CTX_EXAMPLES_PG_TRIED:-}" ] &&
+	grep -q '^Link with .*\\-lpq' "$top_srcdir"/man/*.3; then
+	CTX_EXAMPLES_PG_TRIED=1 "$top_srcdir/tests/with-pg.sh" sh "$0" "$@"
+	rc=$?
+	[ $rc -ne 77 ] && exit $rc
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ctx-examples.XXXXXX") || exit 99
@@ -189,6 +209,26 @@ for page in "$top_srcdir"/man/*.[37]; do
 		fi
 		extra_cflags=$LIBURING_CFLAGS
 		extra_libs=$LIBURING_LIBS
+	fi
+	why=
+	if grep -q '^Link with .*\\-lpq' "$page"; then
+		if [ "$HAVE_LIBPQ" != yes ]; then
+			why="libpq not found by configure"
+		elif [ -z "${CTX_PG_DIR:-}" ]; then
+			why="no PostgreSQL server (tests/with-pg.sh could not start one)"
+		fi
+		extra_cflags="$extra_cflags $LIBPQ_CFLAGS"
+		extra_libs="$extra_libs $LIBPQ_LIBS"
+	fi
+	if grep -q '^Link with .*\\-lcurl' "$page"; then
+		[ "$HAVE_LIBCURL" = yes ] || why="libcurl not found by configure"
+		extra_cflags="$extra_cflags $LIBCURL_CFLAGS"
+		extra_libs="$extra_libs $LIBCURL_LIBS"
+	fi
+	if [ -n "$why" ]; then
+		echo "SKIP $base: $why"
+		skipped=$((skipped + 1))
+		continue
 	fi
 	for src do
 		prog=${src%.c}

@@ -44,6 +44,16 @@ man_have_liburing = yes
 else
 man_have_liburing = no
 endif
+if HAVE_LIBPQ
+man_have_libpq = yes
+else
+man_have_libpq = no
+endif
+if HAVE_LIBCURL
+man_have_libcurl = yes
+else
+man_have_libcurl = no
+endif
 man/examples.env: Makefile
 	$(AM_V_GEN)$(MKDIR_P) man && { \
 	  echo "CC='$(CC)'"; \
@@ -52,6 +62,12 @@ man/examples.env: Makefile
 	  echo "HAVE_LIBURING='$(man_have_liburing)'"; \
 	  echo "LIBURING_CFLAGS='$(LIBURING_CFLAGS)'"; \
 	  echo "LIBURING_LIBS='$(LIBURING_LIBS)'"; \
+	  echo "HAVE_LIBPQ='$(man_have_libpq)'"; \
+	  echo "LIBPQ_CFLAGS='$(LIBPQ_CFLAGS)'"; \
+	  echo "LIBPQ_LIBS='$(LIBPQ_LIBS)'"; \
+	  echo "HAVE_LIBCURL='$(man_have_libcurl)'"; \
+	  echo "LIBCURL_CFLAGS='$(LIBCURL_CFLAGS)'"; \
+	  echo "LIBCURL_LIBS='$(LIBCURL_LIBS)'"; \
 	} >$@
 check_SCRIPTS += man/examples.env
 CLEANFILES += man/examples.env

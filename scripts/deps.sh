@@ -10,7 +10,9 @@ case "$kind" in
 test|bench)
 	pkgs="$pkgs libcriterion-dev liburing-dev mandoc man-db valgrind clang libclang-rt-dev
 	      libglib2.0-dev libuv1-dev libevent-dev libsystemd-dev
-	      abigail-tools debhelper dpkg-dev lintian"
+	      abigail-tools debhelper dpkg-dev lintian
+
+	      libpq-dev postgresql-15 libcurl4-openssl-dev"
 	;;
 esac
 [ "$kind" = bench ] && pkgs="$pkgs golang-go gnuplot-nox"
@@ -24,6 +26,15 @@ done
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	echo "deps: installing$missing"
 	export DEBIAN_FRONTEND=noninteractive
+	# The tests start PostgreSQL servers of their own (tests/with-pg.sh):
+	# the package need not create and start a system-wide cluster.
+	case "$missing" in
+	*postgresql-15*)
+		mkdir -p /etc/postgresql-common/createcluster.d &&
+			echo "create_main_cluster = false" \
+				>/etc/postgresql-common/createcluster.d/libctx-tests.conf
+		;;
+	esac
 	apt-get update -qq >/dev/null &&
 		apt-get install -y -qq --no-install-recommends $missing >/dev/null ||
 		{ echo "deps: apt-get failed" >&2; exit 1; }
