@@ -9,7 +9,8 @@ pkgs="build-essential autoconf automake libtool pkg-config"
 case "$kind" in
 test|bench)
 	pkgs="$pkgs libcriterion-dev liburing-dev mandoc man-db valgrind clang libclang-rt-dev
-	      libglib2.0-dev libuv1-dev libevent-dev libsystemd-dev"
+	      libglib2.0-dev libuv1-dev libevent-dev libsystemd-dev
+	      libnghttp2-dev python3-grpcio"
 	;;
 esac
 [ "$kind" = bench ] && pkgs="$pkgs golang-go gnuplot-nox"
