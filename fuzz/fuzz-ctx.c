@@ -1101,6 +1101,220 @@ static void close_block(void)
 	check_counters(true);
 }
 
+/* --- deadlines over the wire: gRPC's grpc-timeout --- */
+
+static const char wire_units[] = "numSMH";
+static const uint64_t wire_unit_ns[] = { 1, 1000, 1000000, NS_PER_SEC, 60 * NS_PER_SEC,
+					 3600 * NS_PER_SEC };
+
+/*
+ * The model's own reading of PROTOCOL-HTTP2's TimeoutValue TimeoutUnit: 1 to
+ * 8 digits and a unit, the product clamped to INT64_MAX as grpc-go does.
+ */
+static bool m_wire_parse(const char *v, size_t len, uint64_t *ns, uint64_t *unit)
+{
+	const char *u;
+	unsigned __int128 n = 0;
+
+	if (len < 2 || len > 9 || !v[len - 1] || !(u = strchr(wire_units, v[len - 1])))
+		return false;
+	for (size_t k = 0; k + 1 < len; k++) {
+		if (v[k] < '0' || v[k] > '9')
+			return false;
+		n = n * 10 + (unsigned)(v[k] - '0');
+	}
+	*unit = wire_unit_ns[u - wire_units];
+	n *= *unit;
+	*ns = n > INT64_MAX ? (uint64_t)INT64_MAX : (uint64_t)n;
+	return true;
+}
+
+static int64_t sat_add(int64_t t, uint64_t ns)
+{
+	return ns >= (uint64_t)(NS_INF - t) ? NS_INF : t + (int64_t)ns;
+}
+
+/*
+ * ctx_with_timeout_header on a well-formed or a garbled value. Timeouts that
+ * could fire during the input are kept out of the model: up to 2 ms they are
+ * waited for at once, up to an hour only their deadline is checked and they
+ * are dropped again; in a block, only far ones (bounded by the block's).
+ */
+static void op_with_timeout_header(struct input *in)
+{
+	static const char garble[] = "0123456789numSMH+- .xhs";
+	int s = parent_pick(in), sel = byte(in), p, i, r;
+	ctx_t *sentinel = (ctx_t *)&sentinel, *c = sentinel;
+	uint64_t ns = 0, unit = 0;
+	int64_t t0, t1, lo, hi;
+	struct timespec ts;
+	size_t len;
+	char v[12];
+	bool ok;
+
+	if (s < 0 || !room())
+		return;
+	p = slots[s];
+	if (sel & 1) {
+		len = 1 + (size_t)(sel / 2 % 9); /* 9 digits: one too many */
+		for (size_t k = 0; k < len; k++)
+			v[k] = (char)('0' + byte(in) % 10);
+		v[len++] = wire_units[byte(in) % 6];
+	} else {
+		len = (size_t)(sel / 2 % 12);
+		for (size_t k = 0; k < len; k++) {
+			uint8_t b = byte(in);
+
+			v[k] = b & 0x80 ? (char)b : garble[b % sizeof(garble)]; /* with its NUL */
+		}
+	}
+	ok = m_wire_parse(v, len, &ns, &unit);
+	if (ok && block_node >= 0 && ns < 3600 * (uint64_t)NS_PER_SEC)
+		return; /* could fire before or after the block's own deadline */
+	t0 = now_ns();
+	r = ctx_with_timeout_header(nodes[p].real, v, len, &c);
+	t1 = now_ns();
+	if (trace)
+		fprintf(stderr, "  header \"%.*s\" (%zu bytes): %d\n", (int)len, v, len, r);
+	if (!ok) {
+		if (r != -EINVAL || c != sentinel)
+			fail("ctx_with_timeout_header(\"%.*s\"): %d, want -EINVAL", (int)len, v, r);
+		return;
+	}
+	if (r)
+		fail("ctx_with_timeout_header(\"%.*s\"): %d", (int)len, v, r);
+	lo = sat_add(t0, ns);
+	hi = sat_add(t1, ns);
+	if (ns > 2000000 && ns < 3600 * (uint64_t)NS_PER_SEC) {
+		int64_t got;
+
+		if (!ctx_deadline(c, &ts))
+			fail("header child without a deadline");
+		got = ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
+		if (nodes[p].has_dl && nodes[p].dl <= hi) {
+			if (got != nodes[p].dl && (nodes[p].dl < lo || got < lo || got > hi))
+				fail("header child deadline %" PRId64 ", parent's %" PRId64, got,
+				     nodes[p].dl);
+		} else if (got < lo || got > hi) {
+			fail("header deadline %" PRId64 " outside [%" PRId64 ", %" PRId64 "]", got,
+			     lo, hi);
+		}
+		if (m_err(p) && ctx_err(c) != m_err(p))
+			fail("header child of a done parent: err %d, want %d", ctx_err(c), m_err(p));
+		ctx_unref(c);
+		return;
+	}
+	if (hi == NS_INF)
+		lo = NS_INF;
+	add_deadline_child(p, c, lo, hi, -ETIMEDOUT);
+	i = n_nodes - 1;
+	if (ns == 0 && !nodes[i].err) {
+		/* Born done: ctx_err now, not when the library's thread gets to it. */
+		if (ctx_err(c) != -ETIMEDOUT || ctx_cause(c) != -ETIMEDOUT)
+			fail("\"%.*s\": not born done (%d, %d)", (int)len, v, ctx_err(c),
+			     ctx_cause(c));
+		mark_done(i, -ETIMEDOUT, -ETIMEDOUT);
+	} else if (ns <= 2000000) {
+		int want = nodes[i].err ? nodes[i].err : -ETIMEDOUT;
+
+		r = ctx_wait(c);
+		if (r != want)
+			fail("ctx_wait on \"%.*s\": %d, want %d", (int)len, v, r, want);
+		if (!nodes[i].err)
+			mark_done(i, -ETIMEDOUT, -ETIMEDOUT);
+	}
+}
+
+/*
+ * ctx_timeout_header: the error of a done context, "" without a deadline,
+ * otherwise a value that never shortens the time left (bracketed by clock
+ * readings), overshoots it by less than one of its unit, in the first unit
+ * that fits; truncated like snprintf. Then the round trip: parsed again,
+ * under background (the deadline never shortens, lengthens by under a unit
+ * plus the time taken) or under the same context (bounded by it).
+ */
+static void op_timeout_header(struct input *in)
+{
+	int s = slot_pick(in, false), how = byte(in), i, r, want;
+	char buf[24];
+	size_t len, k;
+	uint64_t ns, unit;
+	int64_t t0, t1, t2, t3, dl;
+	struct timespec ts;
+	ctx_t *c = NULL;
+
+	if (s < 0)
+		return;
+	i = slots[s];
+	if (nodes[i].in_block)
+		return;
+	if ((how & 0x40) && ctx_timeout_header(nodes[i].real, NULL, 1 + (size_t)how % 7) != -EINVAL)
+		fail("ctx_timeout_header(NULL buffer, len > 0) is not -EINVAL");
+	len = how % 4 == 0 ? 16 : (size_t)(how / 4 % 12);
+	memset(buf, 'Z', sizeof(buf));
+	t0 = now_ns();
+	r = ctx_timeout_header(nodes[i].real, len ? buf : NULL, len);
+	t1 = now_ns();
+	if (trace)
+		fprintf(stderr, "  timeout header of node %d (len %zu): %d \"%.*s\"\n", i, len, r,
+			(int)len, len ? buf : "");
+	if (m_err(i) || !nodes[i].has_dl) {
+		want = m_err(i);
+		if (r != want)
+			fail("ctx_timeout_header node %d: %d, want %d", i, r, want);
+		if (buf[!want && len ? 1 : 0] != 'Z' || (!want && len && buf[0]))
+			fail("ctx_timeout_header node %d wrote \"%.4s\"", i, buf);
+		return;
+	}
+	if (r < 2 || r > 9)
+		fail("ctx_timeout_header node %d: %d", i, r);
+	k = (size_t)r < len ? (size_t)r : len ? len - 1 : 0;
+	if ((len && (strnlen(buf, sizeof(buf)) != k)) || buf[len] != 'Z')
+		fail("ctx_timeout_header node %d: %d, len %zu, wrote \"%.16s\"", i, r, len, buf);
+	for (size_t j = 0; j < k && j + 1 < (size_t)r; j++)
+		if (buf[j] < '0' || buf[j] > '9')
+			fail("ctx_timeout_header node %d: \"%s\"", i, buf);
+	if ((size_t)r >= len)
+		return;
+	if (!ctx_deadline(nodes[i].real, &ts))
+		fail("node %d: no deadline", i);
+	dl = ts.tv_sec >= NS_INF / NS_PER_SEC ? NS_INF : ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
+	if (!m_wire_parse(buf, (size_t)r, &ns, &unit))
+		fail("ctx_timeout_header node %d: malformed \"%s\"", i, buf);
+	if (ns < (uint64_t)(dl - t1))
+		fail("node %d: \"%s\" is shorter than the %" PRId64 " ns left", i, buf, dl - t1);
+	if (ns - (uint64_t)(dl - t0) >= unit && ns > (uint64_t)(dl - t0))
+		fail("node %d: \"%s\" is a unit longer than the %" PRId64 " ns left", i, buf,
+		     dl - t0);
+	if (unit > 1) {
+		uint64_t finer = wire_unit_ns[strchr(wire_units, buf[r - 1]) - wire_units - 1];
+		uint64_t left = (uint64_t)(dl - t0);
+
+		if (left / finer + (left % finer != 0) <= 99999999)
+			fail("node %d: \"%s\" where a finer unit fits %" PRIu64 " ns", i, buf, left);
+	}
+	if ((how & 0x80) && room()) {
+		t2 = now_ns();
+		if (ctx_with_timeout_header(nodes[i].real, buf, (size_t)r, &c))
+			fail("parsing our own \"%s\" failed", buf);
+		t3 = now_ns();
+		add_deadline_child(i, c, nodes[i].dl == NS_INF ? NS_INF : sat_add(t2, ns),
+				   nodes[i].dl == NS_INF ? NS_INF : sat_add(t3, ns), -ETIMEDOUT);
+		return;
+	}
+	if (nodes[i].dl == NS_INF)
+		return;
+	if (ctx_with_timeout_header(ctx_background(), buf, (size_t)r, &c))
+		fail("parsing our own \"%s\" failed", buf);
+	t3 = now_ns();
+	if (!ctx_deadline(c, &ts))
+		fail("\"%s\" gave no deadline", buf);
+	t2 = ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
+	ctx_unref(c);
+	if (t2 < dl || (uint64_t)(t2 - dl) >= unit + (uint64_t)(t3 - t0))
+		fail("round trip of \"%s\": deadline %" PRId64 " from %" PRId64, buf, t2, dl);
+}
+
 #define OP(fn) { fn, #fn }
 
 static const struct {
@@ -1112,6 +1326,8 @@ static const struct {
 	OP(op_unref), OP(op_unref), OP(op_ref), OP(op_after_func),
 	OP(op_after_func), OP(op_after_stop), OP(op_observe), OP(op_observe),
 	OP(op_wait), OP(op_short), OP(op_with_fd), OP(op_fire),
+	/* Appended: the seeds' codes below 20 keep their operations. */
+	OP(op_with_timeout_header), OP(op_timeout_header),
 };
 
 static void reset(void)

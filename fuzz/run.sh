@@ -35,7 +35,9 @@ fi
 $cc $flags -std=gnu11 -D_GNU_SOURCE -pthread -I"$top/include" -I"$top/lib" \
 	"$top/fuzz/fuzz-ctx.c" "$top"/lib/*.c -o "$out/fuzz-ctx"
 
-set -- -max_len=512 -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 \
+# libFuzzer exits 77 on a finding by default, which make check reads as a
+# skip: a finding must fail.
+set -- -max_len=512 -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 -error_exitcode=1 \
 	-artifact_prefix="$out/" "$@"
 if [ "$secs" -eq 0 ]; then
 	exec "$out/fuzz-ctx" -runs=0 "$@" "$top/fuzz/corpus"

@@ -74,6 +74,13 @@ int ctx_any_index(const ctx_t *ctx);
 int ctx_with_deadline_clock(ctx_t *parent, clockid_t clock, const struct timespec *deadline,
 			    int cause, ctx_t **ret);
 
+/*
+ * Version 1.1: deadlines over the wire, as gRPC's grpc-timeout value
+ * ("1500m", "3S"): the time left, and a timeout child from such a value.
+ */
+int ctx_timeout_header(const ctx_t *ctx, char *buf, size_t len);
+int ctx_with_timeout_header(ctx_t *parent, const char *value, size_t len, ctx_t **ret);
+
 /* For __attribute__((cleanup(ctx_unrefp))): C's defer. */
 static inline void ctx_unrefp(ctx_t **ctx)
 {

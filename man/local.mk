@@ -16,6 +16,7 @@ dist_man_MANS += \
 	man/ctx_poll.3 \
 	man/ctx_ref.3 \
 	man/ctx_sleep.3 \
+	man/ctx_timeout_header.3 \
 	man/ctx_timeout_ms.3 \
 	man/ctx_todo.3 \
 	man/ctx_unref.3 \
@@ -29,6 +30,7 @@ dist_man_MANS += \
 	man/ctx_with_signals.3 \
 	man/ctx_with_timeout.3 \
 	man/ctx_with_timeout_cause.3 \
+	man/ctx_with_timeout_header.3 \
 	man/ctx_with_value.3 \
 	man/ctx_without_cancel.3
 

@@ -11,8 +11,9 @@ test|bench)
 	pkgs="$pkgs libcriterion-dev liburing-dev mandoc man-db valgrind clang libclang-rt-dev
 	      libglib2.0-dev libuv1-dev libevent-dev libsystemd-dev
 	      abigail-tools debhelper dpkg-dev lintian
+	      libpq-dev postgresql-15 libcurl4-openssl-dev
 
-	      libpq-dev postgresql-15 libcurl4-openssl-dev"
+	      libnghttp2-dev python3-grpcio"
 	;;
 esac
 [ "$kind" = bench ] && pkgs="$pkgs golang-go gnuplot-nox"

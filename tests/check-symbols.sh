@@ -21,8 +21,9 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# Globals of every version node: the lines between "global:" and "local:".
-awk '/global:/ { g = 1; next } /local:/ { g = 0 } g && /^[ \t]*[A-Za-z_][A-Za-z0-9_]*[ \t]*;/ {
+# Globals of every version node: the lines after "global:" up to "local:" or
+# the node's closing brace (later nodes, such as LIBCTX_1.1, have no local:).
+awk '/global:/ { g = 1; next } /local:/ || /}/ { g = 0 } g && /;/ {
 	gsub(/[ \t;]/, ""); if ($0 != "") print }' "$map" | sort -u >"$tmp/map"
 
 # Defined dynamic symbols, minus the version nodes themselves (type A, e.g.
