@@ -24,7 +24,8 @@ libctx_la_SOURCES = \
 	lib/kinds.c \
 	lib/timeout_header.h \
 	lib/timeout_header.c
-libctx_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -pthread
+# Calls between exported functions stay direct calls, not through the PLT.
+libctx_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -fno-semantic-interposition -pthread
 # -z nodelete: dlclose() never unmaps the library, whose thread and signal
 # handler would otherwise return into unmapped code (tests/test-dlclose.c).
 libctx_la_LDFLAGS = -version-info 1:0:1 \

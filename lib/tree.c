@@ -35,8 +35,14 @@ struct ctx *ctx__node_new(struct ctx *parent, enum ctx_kind kind, size_t size)
 
 	if (!c)
 		return NULL;
-	memset(c, 0, size);
+	/*
+	 * Not all of it: the compiler would make malloc and a whole memset a
+	 * calloc, which glibc serves without its per-thread cache.
+	 */
+	memset(&c->parent, 0, size - offsetof(struct ctx, parent));
 	atomic_init(&c->refs, 1);
+	atomic_init(&c->err, 0);
+	c->lock = (struct ctx_lock){ 0 };
 	c->kind = kind;
 	c->gen = atomic_load_explicit(&ctx__fork_gen, memory_order_relaxed);
 	c->parent = ctx_ref(parent);
@@ -145,13 +151,20 @@ static struct ctx *destroy(struct ctx *c, struct ctx **dead)
 	if (ctx__cancellable(c) && ctx__from_this_process(c)) {
 		struct ctx *reg = ctx__registrar_of(parent);
 
-		if (reg) {
-			lock_acquire(&reg->lock);
-			ctx__unlink(&c->node.link);
-			lock_release(&reg->lock);
+		/*
+		 * Once done, it has left its parent and given back its sources:
+		 * whoever made it done did so before letting go of it (cancel.c),
+		 * or it was born done (ctx__publish).
+		 */
+		if (!ctx__is_done(c)) {
+			if (reg) {
+				lock_acquire(&reg->lock);
+				ctx__unlink(&c->node.link);
+				lock_release(&reg->lock);
+			}
+			if (ops->disarm)
+				ops->disarm(c);
 		}
-		if (ops->disarm)
-			ops->disarm(c);
 		if (ops->unwatch)
 			ops->unwatch(c);
 	}
