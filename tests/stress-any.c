@@ -196,7 +196,7 @@ static void test_race(void)
 {
 	struct race rc = { .quit = false };
 	struct race_thread t[RACE_PARENTS];
-	long rounds = scaled(3000, 500);
+	long rounds = scaled(10000, 500);
 	uint32_t seed = 2024;
 
 	pthread_barrier_init(&rc.start, NULL, RACE_PARENTS + 1);
@@ -323,7 +323,7 @@ static void test_drop(void)
 {
 	struct drop dr = { .quit = false };
 	struct drop_thread t[4];
-	long rounds = scaled(3000, 500);
+	long rounds = scaled(10000, 500);
 	uint32_t seed = 99;
 
 	pthread_barrier_init(&dr.start, NULL, 5);
@@ -447,7 +447,7 @@ static void *maker_thread(void *arg)
 
 static void test_shared(void)
 {
-	long rounds = 20, iters = scaled(5000, 500);
+	long rounds = 20, iters = scaled(10000, 500);
 	uint32_t seed = 4242;
 
 	for (long round = 0; round < rounds && !stress_failing(); round++) {
