@@ -141,7 +141,7 @@ static bool race_build(struct race *rc, uint32_t *seed)
 
 static void race_check(struct race *rc)
 {
-	int idx = ctx_any_index(rc->m), err = ctx_err(rc->m), cause = ctx_cause(rc->m);
+	int err = ctx_err(rc->m), idx = ctx_any_index(rc->m), cause = ctx_cause(rc->m);
 
 	if (!CHECK(err != 0, "merged context live after every canceller returned"))
 		return;
@@ -391,8 +391,9 @@ static void make_one(struct shared_round *sr, uint32_t *seed)
 		ctx_unref(local);
 		return;
 	}
-	idx = ctx_any_index(m);
+	/* Done first, then which parent: the index is set by the time err is. */
 	err = ctx_err(m);
+	idx = ctx_any_index(m);
 	after_a = atomic_load(&sr->done[a]);
 	after_b = atomic_load(&sr->done[b]);
 	if (before_a)
