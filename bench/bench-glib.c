@@ -166,6 +166,40 @@ static void case_create_cancel(void)
 	g_object_unref(live);
 }
 
+/* --- merge: one GCancellable following two live parents ----------------- */
+
+/*
+ * GLib has no merge; a program connects one GCancellable to the
+ * "cancelled" signal of each parent (g_cancellable_connect, as for a tree
+ * node) and disconnects both when it releases it.
+ */
+static void op_merge_create_cancel(void *p, uint64_t n)
+{
+	GCancellable **parents = p;
+
+	for (uint64_t i = 0; i < n; i++) {
+		GCancellable *m = g_cancellable_new();
+		gulong id0 = g_cancellable_connect(parents[0], G_CALLBACK(on_parent_cancelled), m,
+						   NULL);
+		gulong id1 = g_cancellable_connect(parents[1], G_CALLBACK(on_parent_cancelled), m,
+						   NULL);
+
+		g_cancellable_cancel(m);
+		g_cancellable_disconnect(parents[0], id0);
+		g_cancellable_disconnect(parents[1], id1);
+		g_object_unref(m);
+	}
+}
+
+static void case_merge(void)
+{
+	GCancellable *parents[2] = { g_cancellable_new(), g_cancellable_new() };
+
+	result("merge.create_cancel", bench_ns_per_op(op_merge_create_cancel, parents));
+	g_object_unref(parents[1]);
+	g_object_unref(parents[0]);
+}
+
 /* --- timeout create + cancel --------------------------------------------- */
 
 static void op_timeout_cancel(void *p, uint64_t n)
@@ -688,6 +722,7 @@ static void case_go_with_value(void)
 
 const struct bench_case bench_cases[] = {
 	{ "create_cancel", case_create_cancel },
+	{ "merge", case_merge },
 	{ "timeout_cancel", case_timeout_cancel },
 	{ "done_check", case_done_check },
 	{ "wake_epoll", case_wake_epoll },

@@ -92,6 +92,82 @@ static void case_create_cancel(void)
 	ctx_unref(live);
 }
 
+/* --- merge: ctx_with_any of two live parents ----------------------------- */
+
+static void op_merge_create_cancel(void *p, uint64_t n)
+{
+	ctx_t *const *parents = p, *m;
+
+	for (uint64_t i = 0; i < n; i++) {
+		CHECK(ctx_with_any(parents, 2, &m));
+		ctx_cancel(m);
+		ctx_unref(m);
+	}
+}
+
+static void case_merge(void)
+{
+	ctx_t *parents[2];
+
+	CHECK(ctx_with_cancel(ctx_background(), &parents[0]));
+	CHECK(ctx_with_cancel(ctx_background(), &parents[1]));
+	result("merge.create_cancel", bench_ns_per_op(op_merge_create_cancel, parents));
+	ctx_unref(parents[1]);
+	ctx_unref(parents[0]);
+}
+
+/* --- derive a timeout at the bottom of a deep chain ---------------------- */
+
+static char chain_key;
+
+/*
+ * depth contexts alternating timeout and value, each timeout later than the
+ * one above it (so, by the parent-earlier rule, only the top one has a
+ * timer of its own and every level is bounded by it). Returns the bottom;
+ * it holds the rest.
+ */
+static ctx_t *deadline_chain(int depth)
+{
+	ctx_t *c = ctx_background(), *n;
+
+	for (int i = 0; i < depth; i++) {
+		if (i % 2 == 0)
+			CHECK(ctx_with_timeout(c, 3600000000000u + (uint64_t)i * 1000u, &n));
+		else
+			CHECK(ctx_with_value(c, &chain_key, NULL, NULL, &n));
+		if (c != ctx_background())
+			ctx_unref(c);
+		c = n;
+	}
+	return c;
+}
+
+static void op_derive(void *p, uint64_t n)
+{
+	ctx_t *bottom = p, *c;
+
+	for (uint64_t i = 0; i < n; i++) {
+		/* Earlier than the chain's: a timer of its own. */
+		CHECK(ctx_with_timeout(bottom, 1800000000000u, &c));
+		ctx_unref(c);
+	}
+}
+
+static void case_derive(void)
+{
+	static const int depths[] = { 1, 1000, 100000 };
+
+	warm_up();
+	for (int d = 0; d < 3; d++) {
+		ctx_t *bottom = deadline_chain(depths[d]);
+		char name[64];
+
+		snprintf(name, sizeof(name), "derive.%d", depths[d]);
+		result(name, bench_ns_per_op(op_derive, bottom));
+		ctx_unref(bottom);
+	}
+}
+
 /* --- timeout create + cancel --------------------------------------------- */
 
 static void op_timeout_cancel(void *p, uint64_t n)
@@ -601,7 +677,9 @@ static void case_go_with_value(void)
 
 const struct bench_case bench_cases[] = {
 	{ "create_cancel", case_create_cancel },
+	{ "merge", case_merge },
 	{ "timeout_cancel", case_timeout_cancel },
+	{ "derive", case_derive },
 	{ "done_check", case_done_check },
 	{ "wake_epoll", case_wake_epoll },
 	{ "wake_poll", case_wake_poll },

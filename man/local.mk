@@ -5,6 +5,7 @@ dist_man_MANS += \
 	man/libctx.7 \
 	man/ctx_after_func.3 \
 	man/ctx_after_stop.3 \
+	man/ctx_any_index.3 \
 	man/ctx_background.3 \
 	man/ctx_cancel.3 \
 	man/ctx_cancel_cause.3 \
@@ -23,9 +24,11 @@ dist_man_MANS += \
 	man/ctx_unrefp.3 \
 	man/ctx_value.3 \
 	man/ctx_wait.3 \
+	man/ctx_with_any.3 \
 	man/ctx_with_cancel.3 \
 	man/ctx_with_deadline.3 \
 	man/ctx_with_deadline_cause.3 \
+	man/ctx_with_deadline_clock.3 \
 	man/ctx_with_fd.3 \
 	man/ctx_with_signals.3 \
 	man/ctx_with_timeout.3 \

@@ -41,6 +41,63 @@ func caseCreateCancel() {
 	liveCancel()
 }
 
+// merge is how a Go 1.19 program merges two contexts (there is no
+// context.Merge, and AfterFunc only came in Go 1.21): a child of the first
+// and a goroutine that cancels it when the second is done.
+func merge(a, b context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(a)
+	go func() {
+		select {
+		case <-b.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+func caseMerge() {
+	p0, cancel0 := context.WithCancel(bg)
+	p1, cancel1 := context.WithCancel(bg)
+	result("merge.create_cancel", nsPerOp(func(n int) {
+		for i := 0; i < n; i++ {
+			_, cancel := merge(p0, p1)
+			cancel()
+		}
+	}))
+	cancel1()
+	cancel0()
+}
+
+type chainKey struct{}
+
+// deadlineChain alternates timeout and value contexts, each timeout later
+// than the one above (so WithDeadline makes it a plain cancel child).
+func deadlineChain(depth int) context.Context {
+	c := bg
+	for i := 0; i < depth; i++ {
+		if i%2 == 0 {
+			c, _ = context.WithTimeout(c, time.Hour+time.Duration(i)*time.Microsecond)
+		} else {
+			c = context.WithValue(c, chainKey{}, i)
+		}
+	}
+	return c
+}
+
+func caseDerive() {
+	for _, depth := range []int{1, 1000, 100000} {
+		bottom := deadlineChain(depth)
+		result(fmt.Sprintf("derive.%d", depth), nsPerOp(func(n int) {
+			for i := 0; i < n; i++ {
+				// Earlier than the chain's: a timer of its own.
+				_, cancel := context.WithTimeout(bottom, 30*time.Minute)
+				cancel()
+			}
+		}))
+	}
+}
+
 func caseTimeoutCancel() {
 	result("timeout_cancel", nsPerOp(func(n int) {
 		for i := 0; i < n; i++ {
@@ -421,7 +478,9 @@ var cases = []struct {
 	run  func()
 }{
 	{"create_cancel", caseCreateCancel},
+	{"merge", caseMerge},
 	{"timeout_cancel", caseTimeoutCancel},
+	{"derive", caseDerive},
 	{"done_check", caseDoneCheck},
 	{"wake_epoll", func() { caseWake("wake_epoll") }},
 	{"wake_poll", func() { caseWake("wake_poll") }},
