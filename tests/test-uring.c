@@ -2,8 +2,9 @@
 /*
  * io_uring helpers of <ctx_uring.h>, on a real ring: operations bound to
  * contexts must end with -ECANCELED when the context is cancelled (from
- * another thread, before submission, through an ancestor) or its deadline
- * passes, and a disarmed operation must leave nothing behind in the kernel.
+ * another thread, before submission, through an ancestor or through a
+ * parent of a merged context) or its deadline passes, and a disarmed
+ * operation must leave nothing behind in the kernel.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -355,6 +356,115 @@ Test(uring, parent_cancel_reaches_grandchild, .timeout = 30)
 	close(p[0]);
 	close(p[1]);
 	io_uring_queue_exit(&ring);
+}
+
+/*
+ * A merged context (ctx_with_any) is armed like any other: cancelling its
+ * second parent from another thread cancels the read in the kernel.
+ */
+Test(uring, merged_context_cancels_op, .timeout = 30)
+{
+	int base = fd_baseline(), p[2], internal = 0;
+	struct delayed d = { NULL, 20 * MS };
+	struct io_uring ring;
+	ctx_t *parents[2], *m;
+	pthread_t t;
+	char buf;
+
+	ring_init(&ring, 8);
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	cr_assert_eq(ctx_with_cancel(ctx_background(), &parents[0]), 0);
+	cr_assert_eq(ctx_with_cancel(ctx_background(), &parents[1]), 0);
+	cr_assert_eq(ctx_with_any(parents, 2, &m), 0);
+	d.ctx = parents[1];
+	prep_read(&ring, p[0], &buf, 41);
+	cr_assert_eq(ctx_uring_arm(&ring, m, 41, -1), 2);
+	cr_assert_eq(io_uring_submit(&ring), 3);
+	cr_assert_eq(pthread_create(&t, NULL, cancel_later, &d), 0);
+	cr_assert_eq(result_of(&ring, 41, &internal), -ECANCELED);
+	pthread_join(t, NULL);
+	cr_assert_eq(ctx_err(m), -ECANCELED);
+	cr_assert_eq(ctx_any_index(m), 1);
+	cr_assert_eq(ctx_err(parents[0]), 0, "the other parent was cancelled too");
+	/* The poll and its cancel, which cancelled one request. */
+	cr_assert_eq(internal + drain_internal(&ring, 50), 2);
+	assert_nothing_pending(&ring);
+	ctx_unref(m);
+	ctx_unref(parents[0]);
+	ctx_unref(parents[1]);
+	close(p[0]);
+	close(p[1]);
+	io_uring_queue_exit(&ring);
+	cr_assert_eq(count_fds(), base);
+}
+
+/*
+ * A merged context has the earliest deadline of its parents: one read
+ * bounded by it with ctx_uring_deadline, another armed on its done fd with
+ * ctx_uring_arm, both end with -ECANCELED, never before that deadline.
+ */
+Test(uring, merged_context_deadline, .timeout = 30)
+{
+	int base = fd_baseline(), p[2], internal = 0, left;
+	int64_t deadline_ns, ended[2] = { 0, 0 };
+	struct timespec dl, tdl;
+	struct __kernel_timespec ts;
+	struct io_uring_cqe *cqe;
+	struct io_uring ring;
+	ctx_t *parents[2], *m;
+	char buf[2];
+
+	ring_init(&ring, 8);
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	cr_assert_eq(ctx_with_cancel(ctx_background(), &parents[0]), 0);
+	cr_assert_eq(ctx_with_timeout(ctx_background(), 20 * MS, &parents[1]), 0);
+	cr_assert_eq(ctx_with_any(parents, 2, &m), 0);
+	cr_assert(ctx_deadline(parents[1], &tdl));
+	cr_assert(ctx_deadline(m, &dl), "the merged context has no deadline");
+	cr_assert(dl.tv_sec == tdl.tv_sec && dl.tv_nsec == tdl.tv_nsec,
+		  "deadline not the timeout parent's");
+	deadline_ns = (int64_t)dl.tv_sec * 1000000000 + dl.tv_nsec;
+
+	cr_assert_eq(ctx_uring_deadline(&ring, prep_read(&ring, p[0], &buf[0], 42), m, &ts), 1);
+	prep_read(&ring, p[0], &buf[1], 43);
+	cr_assert_eq(ctx_uring_arm(&ring, m, 43, -1), 2);
+	cr_assert_eq(io_uring_submit(&ring), 5);
+	/* Both reads, in any order, with the helpers' completions between. */
+	for (left = 2; left > 0;) {
+		cqe = next_cqe(&ring, 5000);
+		cr_assert_not_null(cqe, "%d read(s) never completed", left);
+		if (ctx_uring_is_internal(cqe)) {
+			internal++;
+		} else {
+			cr_assert(cqe->user_data == 42 || cqe->user_data == 43,
+				  "unexpected completion %#llx",
+				  (unsigned long long)cqe->user_data);
+			cr_assert_eq(cqe->res, -ECANCELED, "read %llu: %d",
+				     (unsigned long long)cqe->user_data, cqe->res);
+			cr_assert_eq(ended[cqe->user_data - 42], 0);
+			ended[cqe->user_data - 42] = now_ns();
+			left--;
+		}
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	for (int i = 0; i < 2; i++) {
+		cr_assert_geq(ended[i], deadline_ns, "read %d ended %lld ns early", 42 + i,
+			      (long long)(deadline_ns - ended[i]));
+		cr_assert_lt(ended[i] - deadline_ns, 5000 * (int64_t)MS);
+	}
+	cr_assert_eq(ctx_wait(m), -ETIMEDOUT);
+	cr_assert_eq(ctx_any_index(m), 1);
+	cr_assert_eq(ctx_err(parents[0]), 0);
+	/* The link timeout (or doomed head), the poll and its cancel. */
+	cr_assert_eq(internal + drain_internal(&ring, 50), 3);
+	assert_nothing_pending(&ring);
+	ctx_unref(m);
+	ctx_unref(parents[0]);
+	ctx_unref(parents[1]);
+	close(p[0]);
+	close(p[1]);
+	io_uring_queue_exit(&ring);
+	cr_assert_eq(count_fds(), base);
 }
 
 Test(uring, disarm_after_completion, .timeout = 30)
