@@ -132,6 +132,38 @@ static void teardown(struct fixture *f)
 
 LOOP_TESTS(loop_event)
 
+/*
+ * A merged context (ctx_with_any) is watched like any other: cancelling its
+ * second parent from another thread fires the event once. The merge opens
+ * no descriptor of its own: watch_once() still sees one eventfd, the
+ * merged context's.
+ */
+Test(loop_event, merged_cancelled_through_parent, .timeout = 10)
+{
+	struct fixture f = { 0 };
+	ctx_t *parents[2];
+	struct canceller c;
+	pthread_t thread;
+
+	setup(&f);
+	cr_assert_eq(ctx_with_cancel(ctx_background(), &parents[0]), 0);
+	cr_assert_eq(ctx_with_cancel(ctx_background(), &parents[1]), 0);
+	cr_assert_eq(ctx_with_any(parents, 2, &f.ctx), 0);
+	c.ctx = parents[1];
+	cr_assert_eq(pthread_create(&thread, NULL, cancel_later, &c), 0);
+	watch_once(&f);
+	cr_assert_eq(pthread_join(thread, NULL), 0);
+	cr_assert_eq(c.ret, 0);
+	cr_assert_eq(f.err, -ECANCELED);
+	cr_assert_eq(ctx_any_index(f.ctx), 1);
+	cr_assert_eq(ctx_err(parents[0]), 0, "the other parent was cancelled too");
+	cr_assert_geq(f.fired_ns, c.at_ns, "fired before ctx_cancel()");
+	cr_assert_lt(f.fired_ns - c.at_ns, BOUND_NS);
+	teardown(&f);
+	ctx_unref(parents[0]);
+	ctx_unref(parents[1]);
+}
+
 #else /* !HAVE_LIBEVENT */
 
 Test(loop_event, missing)
