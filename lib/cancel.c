@@ -41,36 +41,27 @@ static void mark_done(struct ctx *c, int err, int cause, struct ctx_after **run)
 }
 
 /*
- * Cancels the cancellable node c. Returns 0, or -EALREADY if it was done.
+ * Marks the subtree below the locked node c done, depth first without
+ * recursion, and returns the entries of the children it holds.
  *
- * The subtree is walked depth first without recursion: the path from c to
- * the current node stays locked (ancestor before descendant, the global lock
- * order), so a concurrent cancel of any node inside the subtree waits until
- * that node's own subtree is done, as with Go's per-context mutex. As in Go,
- * a node is marked before its children: whoever sees a child done by
- * inheritance finds its parent done too.
+ * The path from c to the current node stays locked (ancestor before
+ * descendant, the global lock order), so a concurrent cancel of any node
+ * inside the subtree waits until that node's own subtree is done, as with
+ * Go's per-context mutex. As in Go, a node is marked before its children:
+ * whoever sees a child done by inheritance finds its parent done too.
  *
  * Each child is reached through an entry of its parent's list (a merged
  * context has one under each of its parents), which the walk unlinks and,
  * while below that child, keeps in the child's own link.next to climb back
  * by. If the child can still be held (ctx__hold), the entry's link then
- * chains it on `held`; they are released only once every lock is released
- * and every after-function has run.
+ * chains it on the list returned; they are released only once every lock
+ * is released and every after-function has run.
  */
-int ctx__cancel(struct ctx *c, int err, int cause)
+static __attribute__((noinline)) uintptr_t cancel_children(struct ctx *c, int err, int cause, struct ctx_after **run)
 {
-	struct ctx_after *run = NULL;
-	struct ctx *cur, *child, *reg;
+	struct ctx *cur = c, *child, *reg;
 	uintptr_t held = 0, entry;
 
-	lock_acquire(&c->lock);
-	if (ctx__is_done(c)) {
-		lock_release(&c->lock);
-		return -EALREADY;
-	}
-	mark_done(c, err, cause, &run);
-
-	cur = c;
 	for (;;) {
 		entry = cur->node.children;
 		if (entry) {
@@ -90,13 +81,13 @@ int ctx__cancel(struct ctx *c, int err, int cause)
 			}
 			if (entry & LINK_ANY)
 				ctx__any_fired(l);
-			mark_done(child, err, cause, &run);
+			mark_done(child, err, cause, run);
 			child->node.link.next = entry;
 			cur = child;
 			continue;
 		}
 		if (cur == c)
-			break;
+			return held;
 		entry = cur->node.link.next;
 		reg = ctx__registrar_of(entry & LINK_ANY ? ctx__any_link(ctx__link_of(entry))->parent
 							 : cur->parent);
@@ -105,6 +96,26 @@ int ctx__cancel(struct ctx *c, int err, int cause)
 		held = entry;
 		cur = reg;
 	}
+}
+
+/*
+ * Cancels the cancellable node c and its subtree. Returns 0, or -EALREADY
+ * if it was done.
+ */
+int ctx__cancel(struct ctx *c, int err, int cause)
+{
+	struct ctx_after *run = NULL;
+	struct ctx *reg;
+	uintptr_t held = 0, entry;
+
+	lock_acquire(&c->lock);
+	if (ctx__is_done(c)) {
+		lock_release(&c->lock);
+		return -EALREADY;
+	}
+	mark_done(c, err, cause, &run);
+	if (c->node.children)
+		held = cancel_children(c, err, cause, &run);
 	lock_release(&c->lock);
 
 	/* Leave the parent, so a long-lived parent keeps no finished children. */

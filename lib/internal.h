@@ -209,8 +209,6 @@ void ctx__node_free(struct ctx *c);
 int ctx__publish(struct ctx *c, struct ctx **ret);
 void ctx__link(uintptr_t *head, uintptr_t entry);
 void ctx__unlink(struct ctx_link *l);
-void ctx__set_done(struct ctx *c, int err, int cause);
-void ctx__inherit_done(struct ctx *c, const struct ctx *reg);
 bool ctx__hold(struct ctx *c);
 void ctx__release(struct ctx *c);
 bool ctx__from_this_process(const struct ctx *c);
@@ -237,6 +235,19 @@ static inline struct ctx *ctx__registrar_of(const struct ctx *p)
 	struct ctx *owner = ctx__owner(p);
 
 	return ctx__cancellable(owner) ? owner : NULL;
+}
+
+/* Sets a node's done state: under its lock, or before it is published. */
+static inline void ctx__set_done(struct ctx *c, int err, int cause)
+{
+	c->node.cause = cause;
+	atomic_store_explicit(&c->err, (signed char)err, memory_order_release);
+}
+
+/* Born done like its registrar reg, whose lock is held. */
+static inline void ctx__inherit_done(struct ctx *c, const struct ctx *reg)
+{
+	ctx__set_done(c, atomic_load_explicit(&reg->err, memory_order_relaxed), reg->node.cause);
 }
 
 /* For a node whose lock is held. */

@@ -36,20 +36,19 @@ struct ctx *ctx__node_new(struct ctx *parent, enum ctx_kind kind, size_t size)
 	if (!c)
 		return NULL;
 	/*
-	 * Not all of it: the compiler would make malloc and a whole memset a
-	 * calloc, which glibc serves without its per-thread cache.
+	 * Field by field, not malloc and a whole memset: the compiler would
+	 * make those a calloc, which glibc serves without its thread cache.
 	 */
-	memset(&c->parent, 0, size - offsetof(struct ctx, parent));
-	atomic_init(&c->refs, 1);
-	atomic_init(&c->err, 0);
-	c->lock = (struct ctx_lock){ 0 };
-	c->kind = kind;
-	c->gen = atomic_load_explicit(&ctx__fork_gen, memory_order_relaxed);
-	c->parent = ctx_ref(parent);
-	atomic_init(&c->node.fd, -1);
-	/* Go: WithoutCancel has no deadline either. */
-	if (kind != CTX_WITHOUT_CANCEL)
-		c->node.bound = ctx__bound(parent);
+	*c = (struct ctx){
+		.refs = REF_USER,
+		.kind = kind,
+		.gen = atomic_load_explicit(&ctx__fork_gen, memory_order_relaxed),
+		.parent = ctx_ref(parent),
+		/* Go: WithoutCancel has no deadline either. */
+		.node = { .fd = -1, .bound = kind == CTX_WITHOUT_CANCEL ? NULL : ctx__bound(parent) },
+	};
+	if (size > sizeof(*c))
+		memset(c + 1, 0, size - sizeof(*c));
 	return c;
 }
 
@@ -113,21 +112,6 @@ int ctx__publish(struct ctx *c, struct ctx **ret)
 	return 0;
 }
 
-/* Sets a node's done state: under its lock, or before it is published. */
-void ctx__set_done(struct ctx *c, int err, int cause)
-{
-	c->node.cause = cause;
-	atomic_store_explicit(&c->err, (signed char)err, memory_order_release);
-}
-
-/* Born done like its registrar reg, whose lock is held. */
-void ctx__inherit_done(struct ctx *c, const struct ctx *reg)
-{
-	c->node.cause = reg->node.cause;
-	atomic_store_explicit(&c->err, atomic_load_explicit(&reg->err, memory_order_relaxed),
-			      memory_order_release);
-}
-
 /*
  * A context made in an earlier fork generation belongs to the parent
  * process: the child only frees it, never touching locks, lists or kernel
@@ -136,6 +120,24 @@ void ctx__inherit_done(struct ctx *c, const struct ctx *reg)
 bool ctx__from_this_process(const struct ctx *c)
 {
 	return c->gen == (uint16_t)atomic_load_explicit(&ctx__fork_gen, memory_order_relaxed);
+}
+
+/*
+ * A live node being freed leaves its parent and gives back its sources.
+ * Once done, it has done so already: whoever made it done did before
+ * letting go of it (cancel.c), or it was born done (ctx__publish).
+ */
+static void leave_tree(struct ctx *c, const struct ctx_kind_ops *ops)
+{
+	struct ctx *reg = ctx__registrar_of(c->parent);
+
+	if (reg) {
+		lock_acquire(&reg->lock);
+		ctx__unlink(&c->node.link);
+		lock_release(&reg->lock);
+	}
+	if (ops->disarm)
+		ops->disarm(c);
 }
 
 /*
@@ -148,35 +150,22 @@ static struct ctx *destroy(struct ctx *c, struct ctx **dead)
 	const struct ctx_kind_ops *ops = ctx__ops(c);
 	struct ctx *parent = c->parent;
 
-	if (ctx__cancellable(c) && ctx__from_this_process(c)) {
-		struct ctx *reg = ctx__registrar_of(parent);
-
-		/*
-		 * Once done, it has left its parent and given back its sources:
-		 * whoever made it done did so before letting go of it (cancel.c),
-		 * or it was born done (ctx__publish).
-		 */
-		if (!ctx__is_done(c)) {
-			if (reg) {
-				lock_acquire(&reg->lock);
-				ctx__unlink(&c->node.link);
-				lock_release(&reg->lock);
-			}
-			if (ops->disarm)
-				ops->disarm(c);
-		}
-		if (ops->unwatch)
-			ops->unwatch(c);
-	}
-	if (ops->destroy)
-		ops->destroy(c);
 	if (ctx__cancellable(c)) {
 		int fd = atomic_load_explicit(&c->node.fd, memory_order_relaxed);
 
-		ctx__afters_detach(c->node.afters);
+		if (ctx__from_this_process(c)) {
+			if (!ctx__is_done(c))
+				leave_tree(c, ops);
+			if (ops->unwatch)
+				ops->unwatch(c);
+		}
+		if (c->node.afters)
+			ctx__afters_detach(c->node.afters);
 		if (fd >= 0)
 			close(fd);
 	}
+	if (ops->destroy)
+		ops->destroy(c);
 	if (ops->pop_parent) {
 		c->node.link.next = (uintptr_t)*dead;
 		*dead = c;
@@ -185,7 +174,6 @@ static struct ctx *destroy(struct ctx *c, struct ctx **dead)
 	}
 	return parent;
 }
-
 
 CTX_EXPORT ctx_t *ctx_ref(ctx_t *ctx)
 {
