@@ -314,31 +314,32 @@ static __attribute__((noinline)) void unref_slow(struct ctx *c)
 }
 
 /*
- * Whether the caller's last reference is the only way to c: no registrar
- * lists it and the library thread has let go of it, so no one can take a
- * hold meanwhile. True of a context that is not cancellable, and of a done
- * node: whoever made it done took it out of its lists and gave back its
- * sources before letting go of it (cancel.c, ctx__publish), and that
- * reaches us through the reference we were handed.
+ * Whether no registrar lists c and the library thread has let go of it, so
+ * that with the caller's last reference no one can take a hold meanwhile.
+ * True of a context that is not cancellable, and of a done node: whoever
+ * made it done took it out of its lists and gave back its sources before
+ * letting go of it (cancel.c, ctx__publish). Read before the count: a hold
+ * taken before c became done (a cancel walk's) then shows in it.
  */
-static bool alone(const struct ctx *c, uint64_t refs)
+static bool unlisted(const struct ctx *c)
 {
-	return refs == REF_USER && (!ctx__cancellable(c) || ctx__err(c));
+	return !ctx__cancellable(c) || ctx__err(c);
 }
 
 /*
  * The common case inline: no hold on ctx, no signals to give back and one
- * parent. The last reference to a context no one else can reach needs no
- * atomic write; otherwise a hold taken meanwhile fails the compare and swap.
+ * parent. The last reference to an unlisted context needs no atomic write;
+ * otherwise a hold taken meanwhile fails the compare and swap.
  */
 CTX_EXPORT ctx_t *ctx_unref(ctx_t *ctx)
 {
 	while (ctx && !ctx__is_root(ctx)) {
 		const struct ctx_kind_ops *ops = ctx__ops(ctx);
+		bool alone = unlisted(ctx);
 		uint64_t refs = atomic_load_explicit(&ctx->refs, memory_order_acquire);
 
 		if (refs >= REF_HELD || ops->unwatch || ops->pop_parent ||
-		    (!alone(ctx, refs) &&
+		    (!(alone && refs == REF_USER) &&
 		     !atomic_compare_exchange_weak_explicit(&ctx->refs, &refs, refs - REF_USER,
 							    memory_order_acq_rel,
 							    memory_order_relaxed))) {
