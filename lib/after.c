@@ -15,6 +15,19 @@ static void after_put(struct ctx_after *a)
 }
 
 /*
+ * Takes the list of the node n, whose lock is held or which is being
+ * freed, and frees its head.
+ */
+struct ctx_after *ctx__afters_take(struct ctx *n)
+{
+	struct ctx_after *list = n->node.afters->first;
+
+	free(n->node.afters);
+	n->node.afters = NULL;
+	return list;
+}
+
+/*
  * Runs the functions of a cancelled subtree; called with no lock held.
  * Returns false if a function called fork() and this is the child, which
  * then leaves the rest to the parent: the child never acts on the parent's
@@ -73,7 +86,7 @@ void ctx__afters_detach_value(struct ctx *value_ctx)
 	struct ctx_after **link, *gone = NULL;
 
 	lock_acquire(&n->lock);
-	link = &n->node.afters;
+	link = n->node.afters ? &n->node.afters->first : &gone;
 	while (*link) {
 		struct ctx_after *a = *link;
 
@@ -81,7 +94,7 @@ void ctx__afters_detach_value(struct ctx *value_ctx)
 			*link = a->next;
 			a->next = gone;
 			gone = a;
-			n->node.after_count--;
+			n->node.afters->count--;
 		} else {
 			link = &a->next;
 		}
@@ -96,9 +109,9 @@ void ctx__afters_detach_value(struct ctx *value_ctx)
  * list has doubled since the last sweep, so a long-lived context used with
  * after_func/after_stop pairs stays bounded at amortised O(1) per call.
  */
-static void sweep_stopped(struct ctx *n)
+static void sweep_stopped(struct ctx_afters *list)
 {
-	struct ctx_after **link = &n->node.afters;
+	struct ctx_after **link = &list->first;
 	unsigned int live = 0;
 
 	while (*link) {
@@ -112,8 +125,8 @@ static void sweep_stopped(struct ctx *n)
 			live++;
 		}
 	}
-	n->node.after_count = live;
-	n->node.after_sweep_at = live * 2 > AFTER_SWEEP_MIN ? live * 2 : AFTER_SWEEP_MIN;
+	list->count = live;
+	list->sweep_at = live * 2 > AFTER_SWEEP_MIN ? live * 2 : AFTER_SWEEP_MIN;
 }
 
 CTX_EXPORT int ctx_after_func(ctx_t *ctx, void (*fn)(void *arg), void *arg,
@@ -156,13 +169,22 @@ CTX_EXPORT int ctx_after_func(ctx_t *ctx, void (*fn)(void *arg), void *arg,
 		fn(arg);
 		return 0;
 	}
-	if (n->node.after_count >= n->node.after_sweep_at)
-		sweep_stopped(n);
+	if (!n->node.afters) {
+		n->node.afters = malloc(sizeof(*n->node.afters));
+		if (!n->node.afters) {
+			lock_release(&n->lock);
+			free(a);
+			return -ENOMEM;
+		}
+		*n->node.afters = (struct ctx_afters){ .sweep_at = AFTER_SWEEP_MIN };
+	}
+	if (n->node.afters->count >= n->node.afters->sweep_at)
+		sweep_stopped(n->node.afters);
 	if (ctx->kind == CTX_VALUE)
 		ctx->val.has_afters = true;
-	a->next = n->node.afters;
-	n->node.afters = a;
-	n->node.after_count++;
+	a->next = n->node.afters->first;
+	n->node.afters->first = a;
+	n->node.afters->count++;
 	lock_release(&n->lock);
 	if (ret)
 		*ret = a;

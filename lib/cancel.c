@@ -29,14 +29,12 @@ static void mark_done(struct ctx *c, int err, int cause, struct ctx_after **run)
 	if (fd >= 0)
 		eventfd_write(fd, 1);
 	if (c->node.afters) {
-		struct ctx_after **tail = &c->node.afters;
+		struct ctx_after *list = ctx__afters_take(c), **tail = &list;
 
 		while (*tail)
 			tail = &(*tail)->next;
 		*tail = *run;
-		*run = c->node.afters;
-		c->node.afters = NULL;
-		c->node.after_count = 0;
+		*run = list;
 	}
 }
 

@@ -104,11 +104,12 @@ struct ctx_link {
 };
 
 /*
- * 80 bytes for a cancel context, the most a live one costs in heap (in Go,
- * 80 bytes too): what only some contexts need (a deadline, a watched
- * descriptor) lives in the larger structs below. Every node points at the
- * deadline node bounding it, so finding a context's deadline never walks
- * up the tree.
+ * 72 bytes for a cancel context, so that it costs 80 bytes of heap, one of
+ * glibc's 80-byte chunks (Go's size class for its cancelCtx is 80 too):
+ * what only some contexts need (a deadline, a watched descriptor, a list
+ * of after-functions) lives elsewhere. Every node points at the deadline
+ * node bounding it, so finding a context's deadline never walks up the
+ * tree.
  */
 struct ctx {
 	_Atomic uint64_t refs; /* REF_USER and REF_HELD units */
@@ -129,18 +130,25 @@ struct ctx {
 		struct {
 			int cause;         /* written before err is released */
 			atomic_int fd;     /* done eventfd, or -1 until asked for */
-			unsigned int after_count;
-			unsigned int after_sweep_at;
 			uintptr_t children; /* the first entry, tagged */
 			/*
 			 * In the registrar's list. Once unlinked by a cancel
 			 * walk, link.next chains what that walk holds.
 			 */
 			struct ctx_link link;
-			struct ctx_after *afters;
+			struct ctx_afters *afters; /* NULL until the first */
 			struct ctx *bound; /* the deadline node bounding us, or NULL */
 		} node;
 	};
+};
+
+_Static_assert(sizeof(struct ctx) <= 72, "a cancel context fits an 80-byte malloc chunk");
+
+/* A node's after-functions, allocated with the first (after.c). */
+struct ctx_afters {
+	struct ctx_after *first;
+	unsigned int count;    /* in the list, stopped ones included */
+	unsigned int sweep_at; /* sweep the stopped ones out at this count */
 };
 
 /*
@@ -313,6 +321,7 @@ void ctx__any_fired(struct ctx_link *l);
 int ctx__cancel(struct ctx *c, int err, int cause);
 
 /* after.c */
+struct ctx_after *ctx__afters_take(struct ctx *node);
 bool ctx__afters_run(struct ctx_after *list);
 void ctx__afters_detach(struct ctx_after *list);
 void ctx__afters_detach_value(struct ctx *value_ctx);

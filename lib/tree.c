@@ -160,7 +160,7 @@ static struct ctx *destroy(struct ctx *c, struct ctx **dead)
 				ops->unwatch(c);
 		}
 		if (c->node.afters)
-			ctx__afters_detach(c->node.afters);
+			ctx__afters_detach(ctx__afters_take(c));
 		if (fd >= 0)
 			close(fd);
 	}

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* ctx_with_cancel, ctx_cancel, ctx_cancel_cause and propagation. */
+#include <malloc.h>
+
 #include "common.h"
 
 TestSuite(cancel, .init = test_setup);
@@ -433,4 +435,35 @@ Test(cancel, million_deep_chain_freed_live_on_small_stack, .timeout = 120)
 	cr_assert_eq(j.err_root, 0);
 	cr_assert_eq(j.err_leaf, 0);
 	check_fds();
+}
+
+/*
+ * A live cancel context costs one of glibc's 80-byte chunks, as Go's
+ * cancelCtx costs its 80-byte size class (bench/ row mem_cancel.heap): the
+ * pointer that makes deadline lookup O(1) must not cost a bigger one.
+ */
+Test(cancel, a_live_cancel_context_costs_80_bytes_of_heap, .timeout = 30)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	cr_skip_test("AddressSanitizer's allocator has sizes of its own");
+#else
+	enum { N = 10000 };
+	ctx_t *parent, **c = malloc(N * sizeof(*c));
+	size_t before;
+	double per;
+
+	cr_assert_not_null(c);
+	cr_assert_eq(ctx_with_cancel(ctx_background(), &parent), 0);
+	before = mallinfo2().uordblks;
+	for (int i = 0; i < N; i++)
+		cr_assert_eq(ctx_with_cancel(parent, &c[i]), 0);
+	per = (double)(mallinfo2().uordblks - before) / N;
+	cr_expect_leq(per, 80.0, "%.1f bytes of heap per live cancel context", per);
+	cr_expect_gt(per, 0.0, "mallinfo2() counts nothing here");
+	for (int i = 0; i < N; i++)
+		ctx_unref(c[i]);
+	ctx_unref(parent);
+	free(c);
+	check_fds();
+#endif
 }
