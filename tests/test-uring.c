@@ -358,6 +358,19 @@ Test(uring, parent_cancel_reaches_grandchild, .timeout = 30)
 	io_uring_queue_exit(&ring);
 }
 
+/* The end of a merged-context test: nothing left in the ring or open. */
+static void merged_done(struct io_uring *ring, ctx_t *m, ctx_t *parents[2], int p[2], int base)
+{
+	assert_nothing_pending(ring);
+	ctx_unref(m);
+	ctx_unref(parents[0]);
+	ctx_unref(parents[1]);
+	close(p[0]);
+	close(p[1]);
+	io_uring_queue_exit(ring);
+	cr_assert_eq(count_fds(), base);
+}
+
 /*
  * A merged context (ctx_with_any) is armed like any other: cancelling its
  * second parent from another thread cancels the read in the kernel.
@@ -388,14 +401,7 @@ Test(uring, merged_context_cancels_op, .timeout = 30)
 	cr_assert_eq(ctx_err(parents[0]), 0, "the other parent was cancelled too");
 	/* The poll and its cancel, which cancelled one request. */
 	cr_assert_eq(internal + drain_internal(&ring, 50), 2);
-	assert_nothing_pending(&ring);
-	ctx_unref(m);
-	ctx_unref(parents[0]);
-	ctx_unref(parents[1]);
-	close(p[0]);
-	close(p[1]);
-	io_uring_queue_exit(&ring);
-	cr_assert_eq(count_fds(), base);
+	merged_done(&ring, m, parents, p, base);
 }
 
 /*
@@ -457,14 +463,7 @@ Test(uring, merged_context_deadline, .timeout = 30)
 	cr_assert_eq(ctx_err(parents[0]), 0);
 	/* The link timeout (or doomed head), the poll and its cancel. */
 	cr_assert_eq(internal + drain_internal(&ring, 50), 3);
-	assert_nothing_pending(&ring);
-	ctx_unref(m);
-	ctx_unref(parents[0]);
-	ctx_unref(parents[1]);
-	close(p[0]);
-	close(p[1]);
-	io_uring_queue_exit(&ring);
-	cr_assert_eq(count_fds(), base);
+	merged_done(&ring, m, parents, p, base);
 }
 
 Test(uring, disarm_after_completion, .timeout = 30)
