@@ -54,7 +54,10 @@ for p in $programs; do
 	log="$top_builddir/$p.valgrind.log"
 	start=$(date +%s)
 	# Forked children (fault-inject's scenarios) stay under memcheck too.
-	$bound "$libtool" --mode=execute valgrind -q --error-exitcode=1 --leak-check=full \
+	# --fair-sched: memcheck runs one thread at a time, and with its default
+	# lock a thread spinning on ctx_err() (stress-deadline's observer) can
+	# keep the lock while the threads it waits for sit woken but starved.
+	$bound "$libtool" --mode=execute valgrind -q --fair-sched=yes --error-exitcode=1 --leak-check=full \
 		--errors-for-leak-kinds=definite --show-leak-kinds=definite \
 		--child-silent-after-fork=no --log-file="$log" "$prog" >"$log.out" &
 	# timeout(1) leads its own process group, out of reach of the terminal's
