@@ -64,7 +64,7 @@ static int64_t to_monotonic(enum ctx_clock clock, int64_t ns)
 /* A deadline node's deadline on the monotonic clock, as of now. */
 int64_t ctx__deadline_mono_ns(const struct ctx *d)
 {
-	return to_monotonic(as_deadline(d)->clock, as_deadline(d)->deadline_ns);
+	return to_monotonic(ctx__deadline_clock(d), as_deadline(d)->deadline_ns);
 }
 
 static int with_deadline_ns(struct ctx *parent, enum ctx_clock clock, int64_t deadline,
@@ -81,14 +81,13 @@ static int with_deadline_ns(struct ctx *parent, enum ctx_clock clock, int64_t de
 	if (bound && ctx__deadline_mono_ns(bound) < to_monotonic(clock, deadline))
 		return ctx_with_cancel(parent, ret);
 
-	c = ctx__node_new(parent, CTX_DEADLINE, sizeof(struct ctx_deadline));
+	c = ctx__node_new(parent, CTX_DEADLINE + clock, sizeof(struct ctx_deadline));
 	if (!c)
 		return -ENOMEM;
 	c->node.bound = c;
 	as_deadline(c)->deadline_ns = deadline;
 	as_deadline(c)->heap_index = -1;
 	as_deadline(c)->cause = cause ? cause : -ETIMEDOUT;
-	as_deadline(c)->clock = (uint8_t)clock;
 	/* Born done (passed, or under a done parent), it needs no timer. */
 	if (passed)
 		ctx__set_done(c, -ETIMEDOUT, as_deadline(c)->cause);

@@ -42,10 +42,15 @@
 #define NS_NEVER INT64_MAX
 #define NS_PER_SEC 1000000000LL
 
+/* The clocks a deadline may be on; the library thread has a timer for each. */
+enum ctx_clock { CTX_CLOCK_MONOTONIC, CTX_CLOCK_BOOTTIME, CTX_CLOCK_REALTIME, CTX_CLOCKS };
+
 /*
  * The kinds of context. The cancellable ones, nodes whose done state can
  * change, come last. What a kind does beyond a plain node is in its own
- * file, reached through its entry in ctx__kinds (kinds.c).
+ * file, reached through its entry in ctx__kinds (kinds.c). A deadline's
+ * clock is part of its kind, CTX_DEADLINE + enum ctx_clock, which costs
+ * the struct no byte.
  */
 enum ctx_kind {
 	CTX_ROOT,
@@ -53,6 +58,7 @@ enum ctx_kind {
 	CTX_VALUE,
 	CTX_CANCEL, /* the first cancellable kind */
 	CTX_DEADLINE,
+	CTX_DEADLINE_LAST = CTX_DEADLINE + CTX_CLOCKS - 1,
 	CTX_FD_SOURCE,
 	CTX_SIGNALS,
 	CTX_ANY,
@@ -179,17 +185,18 @@ static inline const struct ctx_kind_ops *ctx__ops(const struct ctx *c)
 	return &ctx__kinds[c->kind];
 }
 
-/* The clocks a deadline may be on; the library thread has a timer for each. */
-enum ctx_clock { CTX_CLOCK_MONOTONIC, CTX_CLOCK_BOOTTIME, CTX_CLOCK_REALTIME, CTX_CLOCKS };
-
 /* A deadline context: a node with a place in the library thread's heap. */
 struct ctx_deadline {
 	struct ctx ctx;
 	int64_t deadline_ns; /* on its clock */
 	int heap_index;      /* -1: not in the heap */
 	int cause;
-	uint8_t clock;       /* enum ctx_clock */
 };
+
+static inline enum ctx_clock ctx__deadline_clock(const struct ctx *deadline_node)
+{
+	return (enum ctx_clock)(deadline_node->kind - CTX_DEADLINE);
+}
 
 /* An fd-source context: a node whose descriptor the library thread watches. */
 struct ctx_source {

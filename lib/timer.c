@@ -381,7 +381,7 @@ static int start_locked(void)
 
 int ctx__timer_add(struct ctx *c)
 {
-	enum ctx_clock clock = as_deadline(c)->clock;
+	enum ctx_clock clock = ctx__deadline_clock(c);
 	struct timer *t = &lib.timers[clock];
 	int64_t deadline = as_deadline(c)->deadline_ns;
 	int r;
@@ -419,7 +419,7 @@ int ctx__timer_add(struct ctx *c)
 
 void ctx__timer_remove(struct ctx *c)
 {
-	struct timer *t = &lib.timers[as_deadline(c)->clock];
+	struct timer *t = &lib.timers[ctx__deadline_clock(c)];
 	int i;
 
 	lock_acquire(&lib.lock);

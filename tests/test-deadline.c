@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Deadlines and timeouts: the timer thread, clamping, ctx_timeout_ms. */
+#include <malloc.h>
+
 #include "common.h"
 
 TestSuite(deadline, .init = test_setup);
@@ -486,4 +488,50 @@ Test(deadline, many_deadlines_all_fire, .timeout = 60)
 	ctx_unref(last);
 	free(c);
 	check_fds();
+}
+
+/* Allocated bytes, in the arenas and mapped on their own (a large array). */
+static size_t heap_bytes(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	return mi.uordblks + mi.hblkhd;
+}
+
+/*
+ * A live timeout context costs one 96-byte chunk plus its place in the
+ * timer heap (16 bytes, the array at most doubled: 10,000 entries in
+ * 16,384), on every clock: bench/ row mem_timeout.heap.
+ */
+Test(deadline, a_live_timeout_context_costs_under_128_bytes_of_heap, .timeout = 30)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	cr_skip_test("AddressSanitizer's allocator has sizes of its own");
+#else
+	static const clockid_t clocks[] = { CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_REALTIME };
+	enum { N = 10000 };
+	ctx_t **c = malloc(N * sizeof(*c));
+
+	cr_assert_not_null(c);
+	for (size_t k = 0; k < sizeof(clocks) / sizeof(clocks[0]); k++) {
+		struct timespec now;
+		size_t before;
+		double per;
+
+		cr_assert_eq(clock_gettime(clocks[k], &now), 0);
+		now.tv_sec += 3600;
+		before = heap_bytes();
+		for (int i = 0; i < N; i++)
+			cr_assert_eq(ctx_with_deadline_clock(ctx_background(), clocks[k], &now, 0,
+							     &c[i]), 0);
+		per = (double)(heap_bytes() - before) / N;
+		cr_expect_leq(per, 128.0, "clock %d: %.1f bytes of heap per live timeout context",
+			      (int)clocks[k], per);
+		cr_expect_gt(per, 0.0, "mallinfo2() counts nothing here");
+		for (int i = 0; i < N; i++)
+			ctx_unref(c[i]);
+	}
+	free(c);
+	/* No check_fds(): the boot-time and wall-clock timerfds stay until exit. */
+#endif
 }
