@@ -55,7 +55,8 @@ static void mark_done(struct ctx *c, int err, int cause, struct ctx_after **run)
  * chains it on the list returned; they are released only once every lock
  * is released and every after-function has run.
  */
-static __attribute__((noinline)) uintptr_t cancel_children(struct ctx *c, int err, int cause, struct ctx_after **run)
+static __attribute__((noinline)) uintptr_t cancel_children(struct ctx *c, int err, int cause,
+							   struct ctx_after **run)
 {
 	struct ctx *cur = c, *child, *reg;
 	uintptr_t held = 0, entry;
