@@ -86,7 +86,11 @@ void ctx__afters_detach_value(struct ctx *value_ctx)
 	struct ctx_after **link, *gone = NULL;
 
 	lock_acquire(&n->lock);
-	link = n->node.afters ? &n->node.afters->first : &gone;
+	if (!n->node.afters) {
+		lock_release(&n->lock);
+		return;
+	}
+	link = &n->node.afters->first;
 	while (*link) {
 		struct ctx_after *a = *link;
 

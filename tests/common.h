@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -232,6 +233,14 @@ static inline void check_fds(void)
 }
 
 /* Lowers the soft RLIMIT_NOFILE (the hard one stays, so it can be raised). */
+/* Bytes malloc has handed out: in its arenas, and mapped on their own (large arrays). */
+static inline size_t heap_bytes(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	return mi.uordblks + mi.hblkhd;
+}
+
 static inline void set_nofile(rlim_t soft)
 {
 	struct rlimit rl;

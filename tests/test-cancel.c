@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* ctx_with_cancel, ctx_cancel, ctx_cancel_cause and propagation. */
-#include <malloc.h>
-
 #include "common.h"
 
 TestSuite(cancel, .init = test_setup);
@@ -454,10 +452,10 @@ Test(cancel, a_live_cancel_context_costs_80_bytes_of_heap, .timeout = 30)
 
 	cr_assert_not_null(c);
 	cr_assert_eq(ctx_with_cancel(ctx_background(), &parent), 0);
-	before = mallinfo2().uordblks;
+	before = heap_bytes();
 	for (int i = 0; i < N; i++)
 		cr_assert_eq(ctx_with_cancel(parent, &c[i]), 0);
-	per = (double)(mallinfo2().uordblks - before) / N;
+	per = (double)(heap_bytes() - before) / N;
 	cr_expect_leq(per, 80.0, "%.1f bytes of heap per live cancel context", per);
 	cr_expect_gt(per, 0.0, "mallinfo2() counts nothing here");
 	for (int i = 0; i < N; i++)

@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* Deadlines and timeouts: the timer thread, clamping, ctx_timeout_ms. */
-#include <malloc.h>
-
 #include "common.h"
 
 TestSuite(deadline, .init = test_setup);
@@ -488,14 +486,6 @@ Test(deadline, many_deadlines_all_fire, .timeout = 60)
 	ctx_unref(last);
 	free(c);
 	check_fds();
-}
-
-/* Allocated bytes, in the arenas and mapped on their own (a large array). */
-static size_t heap_bytes(void)
-{
-	struct mallinfo2 mi = mallinfo2();
-
-	return mi.uordblks + mi.hblkhd;
 }
 
 /*

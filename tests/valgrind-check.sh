@@ -57,8 +57,8 @@ for p in $programs; do
 	# --fair-sched: memcheck runs one thread at a time, and with its default
 	# lock a thread spinning on ctx_err() (stress-deadline's observer) can
 	# keep the lock while the threads it waits for sit woken but starved.
-	$bound "$libtool" --mode=execute valgrind -q --fair-sched=yes --error-exitcode=1 --leak-check=full \
-		--errors-for-leak-kinds=definite --show-leak-kinds=definite \
+	$bound "$libtool" --mode=execute valgrind -q --fair-sched=yes --error-exitcode=1 \
+		--leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
 		--child-silent-after-fork=no --log-file="$log" "$prog" >"$log.out" &
 	# timeout(1) leads its own process group, out of reach of the terminal's
 	# ^C and of make's kill: pass them on.
